@@ -1,0 +1,102 @@
+"""Arrow schemas of every store table (the contract in DESIGN.md "Store layout and schemas").
+
+Column names and types here are interfaces: tests, SQL and users depend on them. ``SCHEMA_VERSION`` is
+written into each Parquet file's key-value metadata and into run manifests.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = "1"
+
+PROTEINS = pa.schema(
+    [
+        ("release", pa.string()),
+        ("accession", pa.string()),
+        ("entry_name", pa.string()),
+        ("reviewed", pa.bool_()),
+        ("entry_version", pa.int32()),
+        ("sequence_version", pa.int32()),
+        ("crc64", pa.string()),
+        ("length", pa.int32()),
+        ("sequence", pa.string()),
+        ("organism", pa.string()),
+        ("ec", pa.list_(pa.string())),
+        ("go", pa.list_(pa.string())),
+    ]
+)
+
+ANNOTATIONS = pa.schema(
+    [
+        ("release", pa.string()),
+        ("accession", pa.string()),
+        ("feature_type", pa.string()),
+        ("start", pa.int32()),
+        ("end", pa.int32()),
+        ("description", pa.string()),
+        ("ligand", pa.string()),
+    ]
+)
+
+PREDICTIONS = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("accession", pa.string()),
+        ("crc64", pa.string()),
+        ("target_index", pa.int16()),
+        ("target_name", pa.string()),
+        ("logit", pa.float32()),
+        ("baseline_logit", pa.float32()),
+        ("probability", pa.float32()),
+        ("ig_sum", pa.float32()),
+        ("convergence_delta", pa.float32()),
+        ("n_steps", pa.int16()),
+    ]
+)
+
+RESIDUES = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("accession", pa.string()),
+        ("crc64", pa.string()),
+        ("position", pa.int32()),
+        ("residue", pa.string()),
+        ("relevance", pa.float32()),
+    ]
+)
+
+HEADS = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("accession", pa.string()),
+        ("crc64", pa.string()),
+        ("layer", pa.int16()),
+        ("head", pa.int16()),
+        ("position", pa.int32()),
+        ("relevance", pa.float32()),
+    ]
+)
+
+# Per-protein failures of a run (issue 5): recorded, never fatal to the run.
+FAILURES = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("accession", pa.string()),
+        ("crc64", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+
+RELEASE_TABLES: dict[str, pa.Schema] = {"proteins": PROTEINS, "annotations": ANNOTATIONS}
+RUN_TABLES: dict[str, pa.Schema] = {
+    "predictions": PREDICTIONS,
+    "residues": RESIDUES,
+    "heads": HEADS,
+    "failures": FAILURES,
+}
+
+
+def with_version(schema: pa.Schema) -> pa.Schema:
+    """The schema with ``protxai.schema_version`` in its metadata, as written to every file."""
+    return schema.with_metadata({b"protxai.schema_version": SCHEMA_VERSION.encode()})
