@@ -10,6 +10,7 @@ D = embedding width, H = heads, Dh = head size, C = classes.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -50,11 +51,15 @@ class ModelAdapter(ABC):
         """Longest sequence (residues, without start/end tokens) the model accepts."""
 
     @abstractmethod
-    def encode(self, sequences: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token ids ``long[B, T]`` and attention mask ``long[B, T]`` for upper-case protein sequences.
+    def encode(
+        self, sequences: Sequence[str], names: Sequence[str] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids ``long[B, T]`` and attention mask ``long[B, T]`` (on ``device``) for protein sequences.
 
-        Rare residues U Z O B become X. Raises ``InvalidSequence`` for an empty, non-protein or too long
-        sequence. Token t = 1..L is residue t (UniProt position t); 0 is start, L + 1 is end.
+        Input is upper-cased; rare residues U Z O B (and J) become X. Raises ``InvalidSequence(name, …)``
+        for an empty, non-protein or too long sequence (no silent truncation), naming ``names[i]`` (the
+        accession) or ``sequence[i]``. Token t = 1..L is residue t (UniProt position t); 0 is start, L + 1
+        is end; T = longest L + 2, shorter rows padded with the pad token and attention mask 0.
         """
 
     @abstractmethod
