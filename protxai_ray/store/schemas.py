@@ -100,3 +100,98 @@ RUN_TABLES: dict[str, pa.Schema] = {
 def with_version(schema: pa.Schema) -> pa.Schema:
     """The schema with ``protxai.schema_version`` in its metadata, as written to every file."""
     return schema.with_metadata({b"protxai.schema_version": SCHEMA_VERSION.encode()})
+
+
+# Release diff (issue 8), one row per accession of either release; written by the re-run to
+# ``releases/release=R/changes/*.parquet`` and read by the ``release_changes`` view.
+RELEASE_CHANGES = pa.schema(
+    [
+        ("release", pa.string()),
+        ("previous_release", pa.string()),
+        ("accession", pa.string()),
+        (
+            "change",
+            pa.string(),
+        ),  # new | deleted | sequence_changed | label_changed | annotations_changed | unchanged
+        ("crc64_old", pa.string()),
+        ("crc64_new", pa.string()),
+        ("sequence_version_old", pa.int32()),
+        ("sequence_version_new", pa.int32()),
+        ("is_new", pa.bool_()),
+        ("is_deleted", pa.bool_()),
+        ("sequence_changed", pa.bool_()),
+        ("label_changed", pa.bool_()),
+        ("ec_changed", pa.bool_()),
+        ("go_changed", pa.bool_()),
+        ("annotations_changed", pa.bool_()),
+    ]
+)
+
+# Stats tables (DESIGN "Stats tables"), under ``runs/run_id=ID/stats/<table>/*.parquet``. The DuckDB views
+# use these types only while no file exists (empty, typed views); the ``run_id`` column comes from the path
+# when a file lacks it.
+_CLASS_HEAD = [("class", pa.string()), ("annotation", pa.string())]
+STATS_TABLES: dict[str, pa.Schema] = {
+    "protein_head_scores": pa.schema(
+        [
+            ("run_id", pa.string()),
+            ("accession", pa.string()),
+            ("layer", pa.int16()),
+            ("head", pa.int16()),
+            ("annotation", pa.string()),
+            ("r", pa.float64()),
+            ("rra", pa.float64()),
+            ("relevance_sum", pa.float64()),
+        ]
+    ),
+    "head_enrichment": pa.schema(
+        [
+            ("run_id", pa.string()),
+            *_CLASS_HEAD,
+            ("layer", pa.int16()),
+            ("head", pa.int16()),
+            ("n", pa.int64()),
+            ("statistic", pa.float64()),
+            ("p", pa.float64()),
+            ("p_adj", pa.float64()),
+            ("significant", pa.bool_()),
+        ]
+    ),
+    "residue_enrichment": pa.schema(
+        [
+            ("run_id", pa.string()),
+            *_CLASS_HEAD,
+            ("n", pa.int64()),
+            ("statistic", pa.float64()),
+            ("p", pa.float64()),
+            ("p_adj", pa.float64()),
+        ]
+    ),
+    "head_positivity": pa.schema(
+        [
+            ("run_id", pa.string()),
+            ("class", pa.string()),
+            ("layer", pa.int16()),
+            ("head", pa.int16()),
+            ("n", pa.int64()),
+            ("statistic", pa.float64()),
+            ("p", pa.float64()),
+            ("p_adj", pa.float64()),
+        ]
+    ),
+}
+
+# One row per run manifest (the ``runs`` view).
+RUNS = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("release", pa.string()),
+        ("target", pa.string()),
+        ("model_sha256", pa.string()),
+        ("parent_run", pa.string()),
+        ("started", pa.string()),
+        ("finished", pa.string()),
+        ("n_shards", pa.int32()),
+        ("proteins", pa.int64()),
+    ]
+)

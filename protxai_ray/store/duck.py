@@ -1,0 +1,256 @@
+"""DuckDB over the store: every table of DESIGN.md registered as a view, local or ``s3://``.
+
+Only committed data is visible: ``proteins``/``annotations`` read the files listed by each release's
+``_release.json``; ``predictions``/``residues``/``heads``/``failures`` read the shard files listed by each
+run's ``manifest.json``. Stats tables are every ``runs/run_id=*/stats/<table>/*.parquet`` (``run_id`` taken
+from the path when a file lacks it), ``release_changes`` every ``releases/release=*/changes/*.parquet``,
+and ``runs`` has one row per run manifest. A view with no file behind it is empty but typed.
+
+Connecting costs one listing plus one manifest read per release and per run (done on a thread pool);
+each view is a single ``read_parquet([...])`` over its file list, evaluated lazily by DuckDB.
+
+For ``s3://`` stores the ``httpfs`` extension is loaded from the ``duckdb-extension-httpfs`` package
+(offline, never ``INSTALL``) and the AWS_* variables become a DuckDB S3 secret.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from protxai_ray.errors import StoreError
+from protxai_ray.store.fs import Store, open_store
+from protxai_ray.store.releases import MANIFEST_NAME, RELEASE_NAME
+from protxai_ray.store.schemas import RELEASE_CHANGES, RELEASE_TABLES, RUN_TABLES, RUNS, STATS_TABLES
+
+RUN_MANIFEST = "manifest.json"
+
+
+@dataclass
+class StoreContents:
+    """Store-relative file lists per view, gathered from manifests and listings."""
+
+    release_files: dict[str, list[str]] = field(default_factory=lambda: {t: [] for t in RELEASE_TABLES})
+    run_files: dict[str, list[str]] = field(default_factory=lambda: {t: [] for t in RUN_TABLES})
+    stats_files: dict[str, list[str]] = field(default_factory=dict)
+    change_files: list[str] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def scan(store: Store) -> StoreContents:
+    """Read every release and run manifest (and list stats/changes files) of ``store``."""
+    contents = StoreContents()
+    releases = [d for d in store.list_dirs("releases") if d.startswith("release=")]
+    runs = [d for d in store.list_dirs("runs") if d.startswith("run_id=")]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        release_parts = list(pool.map(lambda d: _scan_release(store, d), releases))
+        run_parts = list(pool.map(lambda d: _scan_run(store, d), runs))
+    for files, changes in release_parts:
+        for table, rels in files.items():
+            contents.release_files.setdefault(table, []).extend(rels)
+        contents.change_files.extend(changes)
+    for row, files, stats in run_parts:
+        if row is None:
+            continue
+        contents.runs.append(row)
+        for table, rels in files.items():
+            contents.run_files.setdefault(table, []).extend(rels)
+        for table, rels in stats.items():
+            contents.stats_files.setdefault(table, []).extend(rels)
+    return contents
+
+
+def _scan_release(store: Store, dirname: str) -> tuple[dict[str, list[str]], list[str]]:
+    base = f"releases/{dirname}"
+    if not RELEASE_NAME.match(dirname[len("release=") :]):
+        return {}, []
+    try:
+        manifest = store.read_json(f"{base}/{MANIFEST_NAME}")
+    except FileNotFoundError:
+        return {}, []  # never committed
+    files = {table: [f"{base}/{rel}" for rel in rels] for table, rels in manifest.get("files", {}).items()}
+    changes = [rel for rel in store.list(f"{base}/changes") if rel.endswith(".parquet")]
+    return files, changes
+
+
+def _scan_run(
+    store: Store, dirname: str
+) -> tuple[dict[str, Any] | None, dict[str, list[str]], dict[str, list[str]]]:
+    base = f"runs/{dirname}"
+    run_id = dirname[len("run_id=") :]
+    try:
+        manifest = store.read_json(f"{base}/{RUN_MANIFEST}")
+    except FileNotFoundError:
+        return None, {}, {}  # a run directory whose manifest is not written yet: nothing committed
+    files: dict[str, list[str]] = {}
+    shards = manifest.get("shards") or []
+    for shard in shards:
+        for table, rel in (shard.get("files") or {}).items():
+            if rel:
+                files.setdefault(table, []).append(f"{base}/{rel}")
+    stats: dict[str, list[str]] = {}
+    for rel in store.list(f"{base}/stats"):
+        parts = rel[len(base) + 1 :].split("/")  # stats/<table>/<file>
+        if len(parts) == 3 and parts[2].endswith(".parquet"):
+            stats.setdefault(parts[1], []).append(rel)
+    model = manifest.get("model") or {}
+    target = manifest.get("target")
+    row = {
+        "run_id": str(manifest.get("run_id") or run_id),
+        "release": _str_or_none(manifest.get("release")),
+        "target": _str_or_none(target),
+        "model_sha256": _str_or_none(model.get("sha256") if isinstance(model, dict) else None),
+        "parent_run": _str_or_none(manifest.get("parent_run")),
+        "started": _str_or_none(manifest.get("started")),
+        "finished": _str_or_none(manifest.get("finished")),
+        "n_shards": len(shards),
+        "proteins": sum(int(s.get("proteins") or 0) for s in shards),
+    }
+    return row, files, stats
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+# ---- SQL -----------------------------------------------------------------------------------------
+
+
+_DUCK_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.large_string(): "VARCHAR",
+    pa.bool_(): "BOOLEAN",
+    pa.int16(): "SMALLINT",
+    pa.int32(): "INTEGER",
+    pa.int64(): "BIGINT",
+    pa.float32(): "FLOAT",
+    pa.float64(): "DOUBLE",
+}
+
+
+def duck_type(dtype: pa.DataType) -> str:
+    """DuckDB's name for an Arrow type of the store schemas."""
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        return f"{duck_type(dtype.value_type)}[]"
+    if dtype in _DUCK_TYPES:
+        return _DUCK_TYPES[dtype]
+    raise StoreError(f"no DuckDB type for Arrow type {dtype}")
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def empty_select(schema: pa.Schema) -> str:
+    """A typed, empty SELECT with ``schema``'s columns."""
+    cols = ", ".join(f"CAST(NULL AS {duck_type(f.type)}) AS {quote_ident(f.name)}" for f in schema)
+    return f"SELECT {cols} WHERE false"
+
+
+def parquet_select(uris: Iterable[str], *, hive: bool = False) -> str:
+    listing = ", ".join(quote_literal(u) for u in uris)
+    options = (
+        "hive_partitioning=true, hive_types_autocast=false, union_by_name=true"
+        if hive
+        else ("hive_partitioning=false")
+    )
+    return f"SELECT * FROM read_parquet([{listing}], {options})"
+
+
+def _attach_s3(con: duckdb.DuckDBPyConnection, store: Store) -> None:
+    from duckdb_extensions import import_extension
+
+    import_extension("httpfs", con=con)
+    con.execute("LOAD httpfs")
+    scheme, host = store._endpoint_parts()
+    options = [
+        "TYPE s3",
+        f"REGION {quote_literal(store.region)}",
+        f"USE_SSL {'true' if scheme == 'https' else 'false'}",
+    ]
+    if host:
+        options += [f"ENDPOINT {quote_literal(host)}", "URL_STYLE 'path'"]
+    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if key and secret:
+        options += [f"KEY_ID {quote_literal(key)}", f"SECRET {quote_literal(secret)}"]
+        if os.environ.get("AWS_SESSION_TOKEN"):
+            options.append(f"SESSION_TOKEN {quote_literal(os.environ['AWS_SESSION_TOKEN'])}")
+    # built as one statement so the keys never reach a log or an error message of ours
+    con.execute(f"CREATE OR REPLACE SECRET protxai_store ({', '.join(options)})")
+
+
+def register_views(
+    con: duckdb.DuckDBPyConnection, store: Store | str, *, materialize: bool = False
+) -> StoreContents:
+    """(Re)create every store view on ``con`` from the store's current manifests; returns what it found.
+
+    Call again after writing (e.g. stats tables) to see the new files. ``materialize=True`` copies each
+    table into the connection's memory instead of creating lazy views.
+    """
+    st = open_store(store)
+    contents = scan(st)
+    kind = "TABLE" if materialize else "VIEW"
+
+    def create(name: str, select: str) -> None:
+        con.execute(f"DROP VIEW IF EXISTS {quote_ident(name)}")
+        con.execute(f"DROP TABLE IF EXISTS {quote_ident(name)}")
+        con.execute(f"CREATE {kind} {quote_ident(name)} AS {select}")
+
+    for table, schema in RELEASE_TABLES.items():
+        rels = contents.release_files.get(table, [])
+        create(table, parquet_select(st.uri_of(r) for r in rels) if rels else empty_select(schema))
+    for table, schema in RUN_TABLES.items():
+        rels = contents.run_files.get(table, [])
+        create(table, parquet_select(st.uri_of(r) for r in rels) if rels else empty_select(schema))
+    for table in sorted({*STATS_TABLES, *contents.stats_files}):
+        rels = contents.stats_files.get(table, [])
+        if rels:
+            create(table, parquet_select((st.uri_of(r) for r in rels), hive=True))
+        elif table in STATS_TABLES:
+            create(table, empty_select(STATS_TABLES[table]))
+    rels = contents.change_files
+    create(
+        "release_changes",
+        parquet_select((st.uri_of(r) for r in rels), hive=True) if rels else empty_select(RELEASE_CHANGES),
+    )
+    runs = pa.Table.from_pylist(sorted(contents.runs, key=lambda r: r["run_id"]), schema=RUNS)
+    con.register("_protxai_runs", runs)
+    try:
+        con.execute("DROP VIEW IF EXISTS runs")
+        con.execute("DROP TABLE IF EXISTS runs")
+        con.execute("CREATE TABLE runs AS SELECT * FROM _protxai_runs")
+    finally:
+        con.unregister("_protxai_runs")
+    return contents
+
+
+def connect(store: Store | str, read_only_views: bool = True) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with every store table registered (see module docstring).
+
+    ``read_only_views=False`` materializes the tables in memory (faster repeated scans, a snapshot).
+    """
+    st = open_store(store)
+    con = duckdb.connect()
+    try:
+        if st.is_s3:
+            _attach_s3(con, st)
+        register_views(con, st, materialize=not read_only_views)
+    except duckdb.Error as exc:
+        con.close()
+        raise StoreError(
+            f"{st.uri}: cannot register store views ({' '.join(str(exc).split())[:300]})"
+        ) from exc
+    except BaseException:
+        con.close()
+        raise
+    return con

@@ -1,0 +1,322 @@
+"""UniProt releases in the store: ``releases/release=R/{proteins,annotations}/*.parquet`` + ``_release.json``.
+
+The release manifest ``releases/release=R/_release.json`` is the commit point: readers (DuckDB views, the
+pipeline) read exactly the files it lists. Writing a release:
+
+1. take the release lock ``releases/release=R/_lock`` (exclusive create; stale after an hour),
+2. merge the new entries with what the release already holds (per accession the highest entry version
+   wins; on a tie the row already stored stays, so re-running an ingest changes nothing),
+3. write the merged tables under a fresh generation name (``proteins/part-g0002-<token>-00000.parquet``),
+4. atomically replace the manifest (the switch), then delete the previous generation's files.
+
+A crash before step 4 leaves only unlisted files, invisible to queries and removed by the next write.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from protxai_ray.errors import StoreError
+from protxai_ray.store.fs import Store
+from protxai_ray.store.parquet import read_table, write_parquet_atomic
+from protxai_ray.store.schemas import ANNOTATIONS, PROTEINS, RELEASE_TABLES, SCHEMA_VERSION
+from protxai_ray.uniprot.records import ProteinEntry, RejectedEntry
+
+RELEASE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+MANIFEST_NAME = "_release.json"
+LOCK_NAME = "_lock"
+LOCK_STALE_SECONDS = 3600.0
+ROWS_PER_FILE = {"proteins": 100_000, "annotations": 1_000_000}
+_UNVERSIONED = -1  # pre-2003 entries carry no entry version: any versioned entry is newer
+
+
+class EntryCollection(Protocol):
+    """What ``write_release`` needs of ``protxai_ray.uniprot.collect.Collection``."""
+
+    entries: list[ProteinEntry]
+    rejected: list[RejectedEntry]
+    notes: list[str]
+
+
+@dataclass
+class ReleaseSummary:
+    """What one ``write_release`` did: rows stored after the merge, and what the merge decided."""
+
+    release: str
+    proteins: int
+    annotations: int
+    added: int = 0
+    replaced: int = 0
+    kept: int = 0
+    files: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def validate_release_name(release: str) -> str:
+    """``release`` itself if it is a safe token (``2024_01``, ``release_a``); else StoreError."""
+    if not isinstance(release, str) or not RELEASE_NAME.match(release) or release in (".", ".."):
+        raise StoreError(f"invalid release name {release!r}: use YYYY_NN or letters, digits, '_', '.', '-'")
+    return release
+
+
+def release_dir(release: str) -> str:
+    return f"releases/release={validate_release_name(release)}"
+
+
+def list_releases(store: Store) -> list[str]:
+    """Names of the committed releases (those with a manifest), sorted."""
+    names = [d[len("release=") :] for d in store.list_dirs("releases") if d.startswith("release=")]
+    return [
+        name
+        for name in names
+        if RELEASE_NAME.match(name) and store.exists(f"{release_dir(name)}/{MANIFEST_NAME}")
+    ]
+
+
+def read_release_manifest(store: Store, release: str) -> dict[str, Any] | None:
+    """The release's manifest, or None when the release was never committed."""
+    try:
+        return store.read_json(f"{release_dir(release)}/{MANIFEST_NAME}")
+    except FileNotFoundError:
+        return None
+
+
+def release_files(store: Store, release: str, table: str) -> list[str]:
+    """Store-relative paths of the committed files of ``table`` (proteins|annotations) of ``release``."""
+    manifest = read_release_manifest(store, release)
+    if manifest is None:
+        raise StoreError(f"store {store.uri} has no release {release}")
+    return [f"{release_dir(release)}/{rel}" for rel in manifest["files"].get(table, [])]
+
+
+def read_release(store: Store, release: str, table: str) -> pa.Table:
+    """The committed rows of ``table`` (proteins|annotations) of ``release``, with its exact schema."""
+    return read_table(store, release_files(store, release, table), RELEASE_TABLES[table])
+
+
+# ---- entries -> Arrow --------------------------------------------------------------------------------
+
+
+def proteins_table(release: str, entries: Sequence[ProteinEntry]) -> pa.Table:
+    """``proteins`` rows of ``entries`` (in the given order)."""
+    return pa.table(
+        {
+            "release": [release] * len(entries),
+            "accession": [e.accession for e in entries],
+            "entry_name": [e.entry_name for e in entries],
+            "reviewed": [bool(e.reviewed) for e in entries],
+            "entry_version": [e.entry_version for e in entries],
+            "sequence_version": [e.sequence_version for e in entries],
+            "crc64": [e.crc64 for e in entries],
+            "length": [len(e.sequence) for e in entries],
+            "sequence": [e.sequence for e in entries],
+            "organism": [e.organism for e in entries],
+            "ec": [list(e.ec) for e in entries],
+            "go": [list(e.go) for e in entries],
+        },
+        schema=PROTEINS,
+    )
+
+
+def annotations_table(release: str, entries: Iterable[ProteinEntry]) -> pa.Table:
+    """``annotations`` rows of every feature of ``entries``."""
+    rows: dict[str, list] = {name: [] for name in ANNOTATIONS.names}
+    for entry in entries:
+        for feature in entry.features:
+            rows["release"].append(release)
+            rows["accession"].append(entry.accession)
+            rows["feature_type"].append(feature.feature_type)
+            rows["start"].append(feature.start)
+            rows["end"].append(feature.end)
+            rows["description"].append(feature.description)
+            rows["ligand"].append(feature.ligand)
+    return pa.table(rows, schema=ANNOTATIONS)
+
+
+def _sorted(table: pa.Table, keys: Sequence[str]) -> pa.Table:
+    return table.sort_by([(key, "ascending") for key in keys]) if table.num_rows else table
+
+
+PROTEIN_ORDER = ("accession",)
+ANNOTATION_ORDER = ("accession", "start", "end", "feature_type", "description", "ligand")
+
+
+# ---- merge ---------------------------------------------------------------------------------------------
+
+
+def merge_release(
+    release: str, old_proteins: pa.Table, old_annotations: pa.Table, entries: Sequence[ProteinEntry]
+) -> tuple[pa.Table, pa.Table, ReleaseSummary]:
+    """Merge new entries into a release's rows; per accession the highest entry version wins.
+
+    On equal versions the stored row stays (idempotent re-ingest); a different CRC64 at the same version
+    is reported in the summary's notes. Returns (proteins, annotations, summary), both tables sorted.
+    """
+    old_version = dict(
+        zip(
+            old_proteins.column("accession").to_pylist(),
+            zip(
+                old_proteins.column("entry_version").to_pylist(),
+                old_proteins.column("crc64").to_pylist(),
+                strict=True,
+            ),
+            strict=True,
+        )
+    )
+    summary = ReleaseSummary(release=release, proteins=0, annotations=0)
+    winners: dict[str, ProteinEntry] = {}
+    for entry in entries:
+        current = winners.get(entry.accession)
+        if current is not None and _version(current.entry_version) >= _version(entry.entry_version):
+            continue  # the collection normally dedups already; keep the first of equal versions
+        winners[entry.accession] = entry
+    taking: list[ProteinEntry] = []
+    for accession, entry in winners.items():
+        stored = old_version.get(accession)
+        if stored is None:
+            summary.added += 1
+            taking.append(entry)
+        elif _version(entry.entry_version) > _version(stored[0]):
+            summary.replaced += 1
+            taking.append(entry)
+        else:
+            summary.kept += 1
+            if _version(entry.entry_version) == _version(stored[0]) and entry.crc64 != stored[1]:
+                summary.notes.append(
+                    f"{accession}: version {entry.entry_version} already stored with another sequence "
+                    f"(CRC64 {stored[1]} kept, {entry.crc64} from {entry.source or 'input'} ignored)"
+                )
+    replaced = pa.array([e.accession for e in taking], pa.string())
+    keep_old_p = pc.invert(pc.is_in(old_proteins.column("accession"), value_set=replaced))
+    keep_old_a = pc.invert(pc.is_in(old_annotations.column("accession"), value_set=replaced))
+    proteins = pa.concat_tables([old_proteins.filter(keep_old_p), proteins_table(release, taking)])
+    annotations = pa.concat_tables([old_annotations.filter(keep_old_a), annotations_table(release, taking)])
+    proteins, annotations = _sorted(proteins, PROTEIN_ORDER), _sorted(annotations, ANNOTATION_ORDER)
+    summary.proteins, summary.annotations = proteins.num_rows, annotations.num_rows
+    return proteins, annotations, summary
+
+
+def _version(version: int | None) -> int:
+    return _UNVERSIONED if version is None else int(version)
+
+
+# ---- write -----------------------------------------------------------------------------------------------
+
+
+def write_release(
+    store: Store, release: str, collection: EntryCollection, *, sources: Sequence[str] = ()
+) -> ReleaseSummary:
+    """Ingest ``collection`` into ``release`` of ``store`` (merge, new generation, manifest swap).
+
+    ``sources`` (the files/URLs read) are recorded in the manifest's ingest history.
+    """
+    base = release_dir(release)
+    with release_lock(store, release):
+        manifest = read_release_manifest(store, release)
+        old_files = {
+            table: [f"{base}/{rel}" for rel in (manifest or {}).get("files", {}).get(table, [])]
+            for table in RELEASE_TABLES
+        }
+        old_p = read_table(store, old_files["proteins"], PROTEINS)
+        old_a = read_table(store, old_files["annotations"], ANNOTATIONS)
+        proteins, annotations, summary = merge_release(release, old_p, old_a, collection.entries)
+        generation = int((manifest or {}).get("generation", 0)) + 1
+        token = f"g{generation:04d}-{uuid.uuid4().hex[:8]}"
+        files: dict[str, list[str]] = {}
+        for table_name, table, schema in (
+            ("proteins", proteins, PROTEINS),
+            ("annotations", annotations, ANNOTATIONS),
+        ):
+            files[table_name] = []
+            step = ROWS_PER_FILE[table_name]
+            for part, offset in enumerate(range(0, max(table.num_rows, 1), step)):
+                rel = f"{table_name}/part-{token}-{part:05d}.parquet"
+                write_parquet_atomic(store, f"{base}/{rel}", table.slice(offset, step), schema)
+                files[table_name].append(rel)
+        summary.files = files
+        history = list((manifest or {}).get("ingests", []))
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        history.append(
+            {
+                "time": now,
+                "sources": list(sources),
+                "entries": len(collection.entries),
+                "rejected": len(collection.rejected),
+                "added": summary.added,
+                "replaced": summary.replaced,
+                "kept": summary.kept,
+            }
+        )
+        new_manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "release": release,
+            "generation": generation,
+            "files": files,
+            "counts": {
+                "proteins": proteins.num_rows,
+                "annotations": annotations.num_rows,
+                "feature_types": _feature_counts(annotations),
+            },
+            "sources": sorted({s for ingest in history for s in ingest["sources"]}),
+            "rejected": len(collection.rejected),
+            "ingests": history,
+            "written": now,
+        }
+        store.write_json_atomic(f"{base}/{MANIFEST_NAME}", new_manifest)  # the commit point
+        listed = {f"{base}/{rel}" for rels in files.values() for rel in rels}
+        # previous generation and leftovers of crashed writes: unlisted, so invisible; now removed
+        stale = [
+            rel for table in RELEASE_TABLES for rel in store.list(f"{base}/{table}") if rel not in listed
+        ]
+        store.delete_many(stale)
+    return summary
+
+
+def _feature_counts(annotations: pa.Table) -> dict[str, int]:
+    if not annotations.num_rows:
+        return {}
+    counts = annotations.group_by("feature_type").aggregate([("accession", "count")])
+    return dict(
+        sorted(zip(counts["feature_type"].to_pylist(), counts["accession_count"].to_pylist(), strict=True))
+    )
+
+
+class release_lock:  # noqa: N801 - used as a context manager like a function
+    """Exclusive lock on writing one release; a lock older than LOCK_STALE_SECONDS is taken over."""
+
+    def __init__(self, store: Store, release: str) -> None:
+        self.store, self.release = store, release
+        self.rel = f"{release_dir(release)}/{LOCK_NAME}"
+        self.owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+
+    def __enter__(self) -> release_lock:
+        body = f'{{"owner": "{self.owner}", "time": {time.time()}}}'.encode()
+        if self.store.create_exclusive(self.rel, body):
+            return self
+        try:
+            held = self.store.read_json(self.rel)
+        except (FileNotFoundError, StoreError):
+            held = {}
+        age = time.time() - float(held.get("time", 0))
+        if age < LOCK_STALE_SECONDS:
+            raise StoreError(
+                f"release {self.release} in {self.store.uri} is being written by {held.get('owner', '?')} "
+                f"(lock {self.rel}, {age:.0f} s old); retry later or delete the lock if that writer died"
+            )
+        self.store.delete(self.rel)
+        if not self.store.create_exclusive(self.rel, body):
+            raise StoreError(f"release {self.release} in {self.store.uri}: lost the race for a stale lock")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.delete(self.rel)
