@@ -37,6 +37,7 @@ class ProteinEntry:
     features: list[Feature] = field(default_factory=list)
     source: str = ""  # file (or URL) and format it came from, e.g. "entries_01.xml (xml)"
     modified: str = ""  # ISO date of last modification when the format gives one (tie-breaks versions)
+    notes: list[str] = field(default_factory=list)  # what the parser changed or dropped (e.g. unknown ends)
 
     @property
     def length(self) -> int:

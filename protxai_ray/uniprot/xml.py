@@ -1,0 +1,149 @@
+"""UniProt XML (``<uniprot xmlns="http://uniprot.org/uniprot">``), streamed entry by entry.
+
+``iterparse`` hands over each finished ``<entry>``; it is converted and cleared and the root is
+emptied, so memory stays at one entry whatever the file size. Malformed XML stops the file: the
+entries before the break come out, then one RejectedEntry says where the XML broke.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+from xml.etree import ElementTree
+
+from protxai_ray.errors import InvalidSource
+from protxai_ray.uniprot.build import RawFeature, build_entry
+from protxai_ray.uniprot.features import xml_type
+from protxai_ray.uniprot.records import ProteinEntry, RejectedEntry
+
+_UNKNOWN = None
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def _position(element) -> int | None:
+    """A <begin>/<end>/<position>: its number, or None when the status is unknown and no number is given."""
+    value = element.get("position")
+    if value is None:
+        return _UNKNOWN
+    return int(value)
+
+
+def _feature(element, isoform: list[tuple[str, str]]) -> RawFeature | None:
+    """One feature; None (recorded in ``isoform``) when its location is on another isoform."""
+    ftype = xml_type(element.get("type", ""))
+    description = element.get("description", "")
+    ligand = ""
+    start = end = _UNKNOWN
+    for child in element:
+        tag = _local(child.tag)
+        if tag == "location":
+            if child.get("sequence"):
+                isoform.append((ftype, child.get("sequence")))
+                return None
+            for part in child:
+                ptag = _local(part.tag)
+                if ptag == "begin":
+                    start = _position(part)
+                elif ptag == "end":
+                    end = _position(part)
+                elif ptag == "position":
+                    start = end = _position(part)
+        elif tag == "ligand":
+            for part in child:
+                if _local(part.tag) == "name":
+                    ligand = (part.text or "").strip()
+                    break
+    return (ftype, start, end, description, ligand)
+
+
+def _entry(element, source: str) -> ProteinEntry | RejectedEntry:
+    accession = None
+    entry_name = ""
+    organism = ""
+    sequence = ""
+    carried_crc = None
+    carried_length = None
+    sequence_version = None
+    ec: list[str] = []
+    go: list[str] = []
+    features: list[RawFeature] = []
+    isoform: list[tuple[str, str]] = []
+    for child in element:
+        tag = _local(child.tag)
+        if tag == "feature":
+            feature = _feature(child, isoform)
+            if feature is not None:
+                features.append(feature)
+        elif tag == "dbReference":
+            if child.get("type") == "GO":
+                go.append(child.get("id", ""))
+        elif tag == "accession":
+            if accession is None:
+                accession = (child.text or "").strip()
+        elif tag == "name":
+            entry_name = (child.text or "").strip()
+        elif tag == "protein":
+            ec.extend((e.text or "").strip() for e in child.iter() if _local(e.tag) == "ecNumber")
+        elif tag == "organism":
+            for name in child:
+                if _local(name.tag) == "name" and name.get("type") == "scientific":
+                    organism = (name.text or "").strip()
+                    break
+        elif tag == "sequence":
+            sequence = "".join((child.text or "").split())
+            carried_crc = child.get("checksum")
+            length = child.get("length")
+            carried_length = int(length) if length else None
+            version = child.get("version")
+            sequence_version = int(version) if version else None
+    version = element.get("version")
+    return build_entry(
+        source,
+        accession=accession,
+        entry_name=entry_name,
+        reviewed=element.get("dataset", "") == "Swiss-Prot",
+        entry_version=int(version) if version else None,
+        sequence_version=sequence_version,
+        sequence=sequence,
+        carried_crc64=carried_crc,
+        carried_length=carried_length,
+        organism=organism,
+        ec=ec,
+        go=go,
+        features=features,
+        modified=element.get("modified", ""),
+        isoform_features=isoform,
+    )
+
+
+def parse_xml(stream: BinaryIO, source: str) -> Iterator[ProteinEntry | RejectedEntry]:
+    """Yield one ProteinEntry/RejectedEntry per ``<entry>`` of a UniProt XML stream."""
+    root = None
+    last = None
+    try:
+        for event, element in ElementTree.iterparse(stream, events=("start", "end")):
+            if root is None:
+                root = element
+                if _local(root.tag) not in ("uniprot", "entry"):
+                    raise InvalidSource(
+                        source, f"XML but not UniProt XML (root element <{_local(root.tag)}>)"
+                    )
+                continue
+            if event != "end" or _local(element.tag) != "entry":
+                continue
+            try:
+                item = _entry(element, source)
+            except ValueError as exc:  # a non-numeric position or length attribute
+                acc = element.findtext("{http://uniprot.org/uniprot}accession") or None
+                item = RejectedEntry(source, acc, f"malformed entry: {exc}")
+            last = item.accession
+            yield item
+            root.clear()  # drop finished entries: memory stays at one entry
+    except ElementTree.ParseError as exc:
+        if root is None:
+            raise InvalidSource(source, f"not well-formed XML: {exc}") from exc
+        after = f" after entry {last}" if last else " before the first complete entry"
+        yield RejectedEntry(source, None, f"malformed or truncated XML{after}: {exc}")
