@@ -8,7 +8,6 @@ byte-identical weights (and the same ``weights_sha256``).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import torch
@@ -24,7 +23,7 @@ def default_label_names(num_labels: int) -> list[str]:
     return [f"class_{i}" for i in range(num_labels)]
 
 
-def _label_maps(num_labels: int, label_names: list[str] | None) -> tuple[dict[int, str], dict[str, int]]:
+def label_maps(num_labels: int, label_names: list[str] | None) -> tuple[dict[int, str], dict[str, int]]:
     names = list(label_names) if label_names is not None else default_label_names(num_labels)
     if len(names) != num_labels:
         raise ValueError(f"label_names has {len(names)} names for num_labels={num_labels}")
@@ -42,8 +41,8 @@ def _bert(
     max_positions: int,
     label_names: list[str] | None,
     initializer_range: float,
-) -> tuple[torch.nn.Module, list[tuple[Path, str]]]:
-    id2label, label2id = _label_maps(num_labels, label_names)
+) -> tuple[torch.nn.Module, list[tuple[str, str]]]:
+    id2label, label2id = label_maps(num_labels, label_names)
     config = BertConfig(
         vocab_size=30,
         hidden_size=hidden,
@@ -59,7 +58,7 @@ def _bert(
         attn_implementation="eager",
     )
     model = BertForSequenceClassification(config)
-    return model, [(Path(PROTBERT_VOCAB), VOCAB_FILE)]
+    return model, [(Path(PROTBERT_VOCAB).read_text(encoding="utf-8"), VOCAB_FILE)]
 
 
 def write_random_model(
@@ -109,6 +108,6 @@ def write_random_model(
     out.mkdir(parents=True, exist_ok=True)
     with quiet_transformers():
         model.save_pretrained(out)  # transformers 5 writes safetensors only
-    for source, name in extra_files:
-        shutil.copyfile(source, out / name)
+    for text, name in extra_files:
+        (out / name).write_text(text, encoding="utf-8")
     return out

@@ -43,8 +43,9 @@ def _load_esm(path: str, sha: str) -> ModelAdapter:
 
 
 def _load_t5(path: str, sha: str) -> ModelAdapter:
-    from protxai_ray.models.t5 import T5Adapter, T5EncoderClassifier
+    from protxai_ray.models.t5 import T5Adapter, T5EncoderClassifier, check_t5_architecture
 
+    check_t5_architecture(path, read_model_config(path))
     return T5Adapter(_from_pretrained(T5EncoderClassifier, path), path, sha)
 
 

@@ -1,0 +1,141 @@
+"""ESM-2 classifiers (``EsmForSequenceClassification``).
+
+Vocabulary: the ESM-2 alphabet (fair-esm ``Alphabet`` for ESM-1b/ESM-2, same order as the hub's
+``vocab.txt``): ``<cls>``=0 ``<pad>``=1 ``<eos>``=2 ``<unk>``=3, ``L A G V S E R T I D P K Q N F Y M H W C X
+B U Z O . -`` = 4..30, ``<null_1>``=31, ``<mask>``=32. A directory's own ``vocab.txt`` is used when present.
+Rare residues U Z O B are mapped to X like for every architecture here (ESM's own tokenizer would keep
+them; they are vanishingly rare in UniProt and X keeps one convention across models).
+
+Tokens: ``<cls>`` + residues + ``<eos>``, padded with ``<pad>``. Baseline: ``<cls>`` + ``<mask>``·L +
+``<eos>`` (DESIGN "Method"). The interpolated input is the output of ``esm.embeddings``.
+
+token_dropout (ESM-2 checkpoints have ``token_dropout=True``): ``EsmEmbeddings`` zeroes the embedding of
+every ``<mask>`` token and multiplies the whole row by ``(1 - 0.12) / (1 - masked/real_tokens)``. For the
+real input (no ``<mask>``) the factor is 0.88; for the all-mask baseline it is ``0.88 · (L + 2) / 2``, so
+the baseline's ``<cls>``/``<eos>`` embeddings are scaled up with L and its residue embeddings are exactly 0
+(ESM-2 has no embedding LayerNorm). That *is* what the model computes for a fully masked sequence, and the
+engine interpolates between the embedding module's outputs, so IG stays exact and complete; it only
+means the ESM baseline is "residues removed", not "residues replaced by a neutral token".
+
+Head context: output[0] of ``esm.encoder.layer[l].attention.self`` (transformers 5 ``EsmSelfAttention``
+returns ``(attn_output[B, T, H*Dh], attn_weights)`` before ``attention.output.dense``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+from transformers import EsmConfig, EsmForSequenceClassification
+
+from protxai_ray.errors import ModelLoadError
+from protxai_ray.models.adapter import HeadHookPoint
+from protxai_ray.models.base import ResidueVocabAdapter, read_vocab_file
+
+VOCAB_FILE = "vocab.txt"
+ESM2_TOKENS = [
+    "<cls>", "<pad>", "<eos>", "<unk>",
+    *"LAGVSERTIDPKQNFYMHWCXBUZO.-",
+    "<null_1>", "<mask>",
+]  # fmt: skip
+
+
+class EsmAdapter(ResidueVocabAdapter):
+    model_type = "esm"
+
+    def __init__(self, model: EsmForSequenceClassification, path: str, weights_sha256: str) -> None:
+        self.model = model
+        self.path = path
+        self.weights_sha256 = weights_sha256
+        config = model.config
+        self.label_names = [str(config.id2label[i]) for i in range(config.num_labels)]
+        vocab_path = os.path.join(path, VOCAB_FILE)
+        if os.path.isfile(vocab_path):
+            vocab = read_vocab_file(vocab_path)
+        else:
+            vocab = {token: index for index, token in enumerate(ESM2_TOKENS)}
+        for special in ("<cls>", "<pad>", "<eos>", "<unk>", "<mask>"):
+            if special not in vocab:
+                raise ModelLoadError(f"{path}: ESM vocabulary lacks the special token {special}")
+        if len(vocab) > config.vocab_size:
+            raise ModelLoadError(
+                f"{path}: vocabulary has {len(vocab)} tokens but the model's vocab_size is {config.vocab_size}"
+            )
+        if vocab["<pad>"] != config.pad_token_id:
+            raise ModelLoadError(
+                f"{path}: <pad> is {vocab['<pad>']} in the vocabulary, {config.pad_token_id} in config"
+            )
+        self.vocab = vocab
+        self.residue_ids = {t: i for t, i in vocab.items() if len(t) == 1 and t.isalpha() and t.isupper()}
+        self.unk_id = vocab["<unk>"]
+        self.start_id = vocab["<cls>"]
+        self.end_id = vocab["<eos>"]
+        self.pad_id = vocab["<pad>"]
+        self.baseline_fill_id = vocab["<mask>"]
+        self.token_dropout = bool(config.token_dropout)
+        max_positions = int(config.max_position_embeddings)
+        if config.position_embedding_type == "absolute":
+            # Absolute position ids run from pad_id + 1 to pad_id + T (fairseq convention).
+            self._max_residues = max_positions - config.pad_token_id - 3
+        else:
+            # Rotary positions have no table; keep ESM-2's 1024-residue context (1026 tokens).
+            self._max_residues = max_positions - 2
+
+    def embedding_module(self) -> nn.Module:
+        return self.model.esm.embeddings
+
+    def head_hook_points(self) -> list[HeadHookPoint]:
+        points = []
+        for layer in self.model.esm.encoder.layer:
+            attention = layer.attention.self
+            points.append(
+                HeadHookPoint(
+                    module=attention,
+                    use_input=False,
+                    num_heads=attention.num_attention_heads,
+                    head_size=attention.attention_head_size,
+                )
+            )
+        return points
+
+    def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+
+def build_random_esm(
+    num_layers: int,
+    num_heads: int,
+    hidden: int,
+    num_labels: int,
+    intermediate: int,
+    max_positions: int,
+    label_names: list[str] | None,
+    initializer_range: float,
+    token_dropout: bool = True,
+) -> tuple[nn.Module, list[tuple[str, str]]]:
+    """An ESM-2-shaped random classifier (rotary positions, no embedding LayerNorm, token_dropout on)."""
+    from protxai_ray.models.random_init import label_maps
+
+    id2label, label2id = label_maps(num_labels, label_names)
+    config = EsmConfig(
+        vocab_size=len(ESM2_TOKENS),
+        hidden_size=hidden,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        intermediate_size=intermediate,
+        max_position_embeddings=max_positions,
+        position_embedding_type="rotary",
+        emb_layer_norm_before=False,
+        token_dropout=token_dropout,
+        layer_norm_eps=1e-5,
+        hidden_act="gelu",
+        pad_token_id=ESM2_TOKENS.index("<pad>"),
+        mask_token_id=ESM2_TOKENS.index("<mask>"),
+        num_labels=num_labels,
+        id2label=id2label,
+        label2id=label2id,
+        initializer_range=initializer_range,
+        attn_implementation="eager",
+    )
+    return EsmForSequenceClassification(config), [("\n".join(ESM2_TOKENS) + "\n", VOCAB_FILE)]
