@@ -1,0 +1,130 @@
+"""The statistics of one run on a DuckDB connection: masks → scores → tests → tables (Arrow).
+
+Heavy per-position work (masks, per protein × head sums, ranking, signed ranks, BH) runs in DuckDB as
+the named statements of ``masks.sql``, ``scores.sql`` and ``enrichment.sql``; only the per-cell
+p-value transforms (``wilcoxon.py``, ``ttest.py``) run in numpy. Intermediate tables are TEMP tables
+named ``stats_*`` on the given connection.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from protxai_ray.stats.sql import query
+from protxai_ray.stats.tables import STATS_TABLES
+from protxai_ray.stats.ttest import ttest_greater
+from protxai_ray.stats.wilcoxon import signed_rank_greater
+
+_LEVELS = {"head": "head_track", "residue": "residue_track"}
+
+
+def build_masks(
+    con: duckdb.DuckDBPyConnection, run_id: str, release: str, annotations: list[str], classes: list[str]
+) -> None:
+    """stats_run_proteins, stats_annotation_mask, stats_annotation_sizes ([] = no filter)."""
+    con.execute(
+        query("masks.sql", "run_proteins"), {"run_id": run_id, "release": release, "classes": classes}
+    )
+    con.execute(query("masks.sql", "annotation_mask"), {"release": release, "annotations": annotations})
+    con.execute(query("masks.sql", "annotation_sizes"))
+
+
+def build_scores(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """stats_{head,residue}_totals and stats_protein_{head,residue}_scores."""
+    for level, track_name in _LEVELS.items():
+        track = query("scores.sql", track_name)
+        totals, annotated = f"stats_{level}_totals", f"stats_{level}_annotated"
+        for name, table in (("track_totals", totals), ("track_annotated", annotated)):
+            sql = query("scores.sql", name).replace("{table}", table).replace("{track}", track)
+            con.execute(sql, {"run_id": run_id})
+        sql = (
+            query("scores.sql", "protein_scores")
+            .replace("{table}", f"stats_protein_{level}_scores")
+            .replace("{annotated}", annotated)
+            .replace("{totals}", totals)
+        )
+        con.execute(sql)
+        con.execute(f"DROP TABLE {annotated}")
+
+
+def _notes(n: np.ndarray, n_nonzero: np.ndarray, test: np.ndarray) -> list[str | None]:
+    notes: list[str | None] = []
+    for count, nonzero, kind in zip(n.tolist(), n_nonzero.tolist(), test.tolist(), strict=True):
+        if count == 0:
+            notes.append("no proteins with values" if kind == "head_positivity" else "no annotated proteins")
+        elif count < 2:
+            notes.append("n < 2")
+        elif nonzero == 0:
+            notes.append("all values are zero")
+        else:
+            notes.append(None)
+    return notes
+
+
+def _adjust(con: duckdb.DuckDBPyConnection, table: str, cells: np.ndarray, family: np.ndarray, p: np.ndarray):
+    pvalues = pa.table({"cell": cells, "family": family, "p": pa.array(p, mask=np.isnan(p))})
+    con.register("stats_pvalues", pvalues)
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS {query('enrichment.sql', 'benjamini_hochberg')}"
+        )
+    finally:
+        con.unregister("stats_pvalues")
+
+
+def run_tests(con: duckdb.DuckDBPyConnection, annotation_types: list[str]) -> None:
+    """stats_cells … stats_cell_results: Wilcoxon (+ t-test overlay) per cell, BH per family."""
+    con.execute(query("enrichment.sql", "cells"), {"annotation_types": annotation_types})
+    con.execute(query("enrichment.sql", "test_values"))
+    con.execute(query("enrichment.sql", "signed_ranks"))
+    ranks = con.execute(
+        "SELECT r.*, c.test FROM stats_signed_ranks AS r JOIN stats_cells AS c USING (cell) ORDER BY cell"
+    ).to_arrow_table()
+    column = {name: ranks.column(name).to_numpy(zero_copy_only=False) for name in ranks.column_names}
+    p, method = signed_rank_greater(
+        column["n"],
+        column["n_nonzero"],
+        column["r_plus"],
+        column["tie_term"],
+        column["has_ties"],
+        column["ranks"],
+    )
+    mean = np.asarray(column["mean"], dtype=np.float64)
+    sd = np.asarray(column["sd"], dtype=np.float64)
+    t_statistic, t_p = ttest_greater(column["n"], mean, sd)
+    is_enrichment = column["test"] != "head_positivity"
+    t_statistic[~is_enrichment] = np.nan  # the overlay is defined for r only
+    t_p[~is_enrichment] = np.nan
+
+    def nullable(values: np.ndarray) -> pa.Array:
+        return pa.array(values, mask=np.isnan(values))
+
+    con.register(
+        "stats_cell_pvalues_arrow",
+        pa.table(
+            {
+                "cell": column["cell"],
+                "p": nullable(p),
+                "method": pa.array(method.tolist(), pa.string()),
+                "note": pa.array(_notes(column["n"], column["n_nonzero"], column["test"]), pa.string()),
+                "t_statistic": nullable(t_statistic),
+                "t_p": nullable(t_p),
+            }
+        ),
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE stats_cell_pvalues AS SELECT * FROM stats_cell_pvalues_arrow")
+    con.unregister("stats_cell_pvalues_arrow")
+    _adjust(con, "stats_p_adjusted", column["cell"], column["family"], p)
+    _adjust(con, "stats_t_p_adjusted", column["cell"], column["family"], t_p)
+    con.execute(query("enrichment.sql", "cell_results"))
+
+
+def result_tables(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, pa.Table]:
+    """The five stats tables as Arrow tables with exactly their ``tables.py`` schemas."""
+    out: dict[str, pa.Table] = {}
+    for name, schema in STATS_TABLES.items():
+        table = con.execute(query("enrichment.sql", name), {"run_id": run_id}).to_arrow_table()
+        out[name] = table.select(schema.names).cast(schema)
+    return out

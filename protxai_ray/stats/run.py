@@ -1,0 +1,189 @@
+"""``compute_stats``: the stats tables of one run, computed in DuckDB and written to the store.
+
+Reads only the store views (``proteins``, ``annotations``, ``predictions``, ``residues``, ``heads``,
+``runs``) and writes ``runs/run_id=ID/stats/<table>/part-0.parquet`` for every table of
+``protxai_ray.stats.tables.STATS_TABLES``, replacing earlier stats of that run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+
+from protxai_ray.errors import RunError, StoreError
+from protxai_ray.stats.compute import build_masks, build_scores, result_tables, run_tests
+from protxai_ray.stats.tables import STATS_TABLES
+
+SIGNIFICANCE = 0.05
+
+
+@dataclass
+class StatsSummary:
+    """What ``compute_stats`` did: sizes, significant cells, top heads, notes, and the tables."""
+
+    run_id: str
+    release: str
+    proteins: int
+    classes: list[str]
+    annotations: list[str]
+    cells_tested: int  # testable head_enrichment cells
+    cells_untestable: int
+    significant: dict[tuple[str, str], int]  # (class, annotation) → significant heads
+    top_heads: dict[str, list[dict]]  # annotation → up to 5 rows of head_enrichment (best p_adj first)
+    notes: list[str] = field(default_factory=list)
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    written: list[str] = field(default_factory=list)  # store-relative paths
+
+
+def _known_runs(con: duckdb.DuckDBPyConnection) -> list[str]:
+    runs = {row[0] for row in con.execute("SELECT DISTINCT run_id FROM predictions").fetchall()}
+    try:
+        runs |= {row[0] for row in con.execute("SELECT run_id FROM runs").fetchall()}
+    except duckdb.CatalogException:
+        pass
+    return sorted(r for r in runs if r is not None)
+
+
+def _release_of(con: duckdb.DuckDBPyConnection, run_id: str, store) -> str | None:
+    try:
+        row = con.execute("SELECT release FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        if row and row[0]:
+            return str(row[0])
+    except duckdb.CatalogException:
+        pass
+    if store is not None:
+        try:
+            return str(store.read_json(f"runs/run_id={run_id}/manifest.json").get("release") or "") or None
+        except (FileNotFoundError, StoreError):
+            return None
+    return None
+
+
+def _check_run(con, run_id: str, classes: list[str]) -> None:
+    if con.execute("SELECT count(*) FROM predictions WHERE run_id = ?", [run_id]).fetchone()[0] == 0:
+        known = _known_runs(con)
+        listing = ", ".join(known[:20]) if known else "none"
+        raise RunError(f"run {run_id!r} not found in the store (known runs: {listing})")
+    if con.execute("SELECT 1 FROM heads WHERE run_id = ? LIMIT 1", [run_id]).fetchone() is None:
+        raise RunError(f"run {run_id!r} has no head relevance (no heads rows); nothing to test per head")
+    run_classes = {
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT target_name FROM predictions WHERE run_id = ?", [run_id]
+        ).fetchall()
+    }
+    unknown = [c for c in classes if c not in run_classes]
+    if unknown:
+        raise RunError(
+            f"run {run_id!r} has no proteins of class(es) {', '.join(unknown)} "
+            f"(its classes: {', '.join(sorted(map(str, run_classes)))})"
+        )
+
+
+def _summarise(summary: StatsSummary) -> None:
+    heads = summary.tables["head_enrichment"].to_pylist()
+    summary.cells_tested = sum(row["testable"] for row in heads)
+    summary.cells_untestable = len(heads) - summary.cells_tested
+    for row in heads:
+        key = (row["class"], row["annotation"])
+        summary.significant[key] = summary.significant.get(key, 0) + int(row["significant"])
+    for annotation in summary.annotations:
+        rows = [r for r in heads if r["annotation"] == annotation and r["testable"]]
+        rows.sort(key=lambda r: (r["p_adj"], r["p"], -(r["statistic"] or 0), r["layer"], r["head"]))
+        summary.top_heads[annotation] = rows[:5]
+    for row in summary.tables["residue_enrichment"].to_pylist() + heads:
+        if row["n"] == 0 and row["note"]:
+            note = f"class {row['class']!r} × annotation {row['annotation']!r}: not testable ({row['note']})"
+            if note not in summary.notes:
+                summary.notes.append(note)
+    sizes: dict[str, int] = {}
+    for row in summary.tables["head_positivity"].to_pylist():
+        sizes[row["class"]] = max(sizes.get(row["class"], 0), row["n"])
+    for cls, n in sorted(sizes.items()):
+        if n < 2:
+            summary.notes.append(f"class {cls!r} has {n} protein(s) (< 2): its cells are not testable")
+
+
+def write_stats(store, run_id: str, tables: dict[str, pa.Table]) -> list[str]:
+    """Write each table to ``runs/run_id=ID/stats/<table>/part-0.parquet``; drop older files there."""
+    from protxai_ray.store.parquet import write_parquet_atomic
+
+    written = []
+    for name, table in tables.items():
+        base = f"runs/run_id={run_id}/stats/{name}"
+        relpath = f"{base}/part-0.parquet"
+        write_parquet_atomic(store, relpath, table, STATS_TABLES[name])
+        stale = [rel for rel in store.list(base) if rel != relpath]
+        if stale:
+            store.delete_many(stale)
+        written.append(relpath)
+    return written
+
+
+def compute_stats(
+    con_or_store,
+    run_id: str,
+    annotations: list[str] | None = None,
+    classes: list[str] | None = None,
+    *,
+    release: str | None = None,
+    store=None,
+) -> StatsSummary:
+    """Compute (and, given a store, write) the stats tables of run ``run_id``.
+
+    ``con_or_store``: a store URI / ``Store`` (connected with ``protxai_ray.store.duck.connect`` and
+    written to), or a DuckDB connection with the store views (written to ``store`` if given, else only
+    returned in ``summary.tables``). ``annotations``/``classes`` restrict the annotation types (feature
+    types or controls hydrophobic, positive, tm_hydrophobic, tm_positive) and classes; None = all.
+    ``release`` defaults to the run's manifest release. Raises RunError for an unknown run, a run
+    without heads, or a requested class the run does not have.
+    """
+    if isinstance(con_or_store, duckdb.DuckDBPyConnection):
+        con = con_or_store
+    else:
+        from protxai_ray.store.duck import connect
+        from protxai_ray.store.fs import open_store
+
+        store = open_store(con_or_store)
+        con = connect(store)
+    annotations = list(annotations or [])
+    classes = list(classes or [])
+    _check_run(con, run_id, classes)
+    release = release or _release_of(con, run_id, store)
+    if not release:
+        raise RunError(f"run {run_id!r}: its release is unknown (no manifest release); pass release=")
+
+    build_masks(con, run_id, release, annotations, classes)
+    proteins = con.execute("SELECT count(*) FROM stats_run_proteins").fetchone()[0]
+    if proteins == 0:
+        raise RunError(f"run {run_id!r}: none of its proteins is in release {release!r} with the same CRC64")
+    found = [
+        r[0]
+        for r in con.execute("SELECT DISTINCT annotation FROM stats_annotation_sizes ORDER BY 1").fetchall()
+    ]
+    annotation_types = annotations or found
+    build_scores(con, run_id)
+    run_tests(con, annotation_types)
+    tables = result_tables(con, run_id)
+    summary = StatsSummary(
+        run_id=run_id,
+        release=release,
+        proteins=proteins,
+        classes=[
+            r[0] for r in con.execute("SELECT DISTINCT class FROM stats_run_proteins ORDER BY 1").fetchall()
+        ],
+        annotations=annotation_types,
+        cells_tested=0,
+        cells_untestable=0,
+        significant={},
+        top_heads={},
+        tables=tables,
+    )
+    for missing in sorted(set(annotation_types) - set(found)):
+        summary.notes.append(f"annotation {missing!r}: no protein of the run has it (not testable)")
+    _summarise(summary)
+    if store is not None:
+        summary.written = write_stats(store, run_id, tables)
+    return summary
