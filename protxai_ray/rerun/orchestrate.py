@@ -1,0 +1,315 @@
+"""The incremental re-run: new UniProt release in, a complete new run out, recomputing only what changed.
+
+``run_rerun(config)`` does, in order (each step says why it comes there):
+
+1. detect the release name and pick the parent run — cheap, so an unchanged release costs seconds
+   ("up to date" when a complete run of the parent's model/target/method exists for that release);
+2. refuse a release older than the store's newest, then take the store lock ``locks/rerun-release=R``;
+3. parse every source completely *before* writing anything, so a non-UniProt or truncated source leaves
+   the store untouched;
+4. write the release, then its ``release_changes`` rows (diff against the parent run's release);
+5. plan the cache hits (``cache.plan_reuse``), attribute the misses with the pipeline (accession filter,
+   the parent's model, target and method), copy the hits' rows into reuse shards, and commit them plus
+   ``parent_run`` and the counts per change kind into the manifest (one compare-and-swap);
+6. recompute the statistics of the new run (annotation-only changes are picked up here).
+
+A crash anywhere leaves an incomplete run (no ``rerun.complete``); the next call finds it and resumes it
+under the same run id (the pipeline skips committed shards, reuse shards are rewritten identically).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from protxai_ray.errors import InvalidSource, RunError
+from protxai_ray.rerun.cache import RunKey, plan_reuse
+from protxai_ray.rerun.config import RerunConfig, RerunResult
+from protxai_ray.rerun.lock import StoreLock
+from protxai_ray.rerun.release import RELEASE_NAME, check_release_name, detect_release
+from protxai_ray.rerun.reuse import copy_reused
+from protxai_ray.store.fs import Store, open_store
+from protxai_ray.store.parquet import read_table, write_parquet_atomic
+from protxai_ray.store.releases import list_releases, read_release, release_dir, write_release
+from protxai_ray.store.runs import RunManifests, run_dir
+from protxai_ray.store.schemas import FAILURES, PREDICTIONS
+from protxai_ray.uniprot.diff import (
+    RELEASE_CHANGES,
+    change_counts,
+    diff_releases,
+    states_from_entries,
+    states_from_tables,
+)
+
+CHANGES_FILE = "changes/changes-00000.parquet"
+
+
+def _is_complete(manifest: dict) -> bool:
+    """Finished, and if it is a re-run, finished as a re-run (reuse shards committed)."""
+    if not manifest.get("finished"):
+        return False
+    return manifest.get("parent_run") is None or bool((manifest.get("rerun") or {}).get("complete"))
+
+
+def _release_order(release: str) -> str:
+    return release if RELEASE_NAME.match(release or "") else ""
+
+
+def _manifests(manifests: RunManifests) -> dict[str, dict]:
+    found = {}
+    for run_id in manifests.list_run_ids():
+        manifest = manifests.read(run_id)
+        if manifest is not None:
+            found[run_id] = manifest
+    return found
+
+
+def find_parent(all_runs: dict[str, dict], from_run: str) -> tuple[str, dict]:
+    """The parent run: ``from_run`` itself, or for ``latest`` the complete run of the newest release
+    (then the latest finished)."""
+    if from_run != "latest":
+        manifest = all_runs.get(from_run)
+        if manifest is None:
+            raise RunError(f"run {from_run} does not exist in the store")
+        if not _is_complete(manifest):
+            raise RunError(f"run {from_run} is not finished; finish it (same --run-id) before a re-run")
+        return from_run, manifest
+    complete = [(rid, m) for rid, m in all_runs.items() if _is_complete(m)]
+    if not complete:
+        raise RunError("the store has no finished run to re-run from (run `protxai attribute` first)")
+    return max(complete, key=lambda item: (_release_order(item[1].get("release", "")), item[1]["finished"]))
+
+
+def _same_settings(a: dict, b: dict) -> bool:
+    return RunKey.of_manifest(a) == RunKey.of_manifest(b)
+
+
+def _existing_rerun(all_runs: dict[str, dict], release: str, parent: dict) -> tuple[str | None, str | None]:
+    """(complete run of ``release`` with the parent's settings, unfinished re-run of it to resume)."""
+    complete = unfinished = None
+    for run_id, manifest in sorted(all_runs.items()):
+        if manifest.get("release") != release or not _same_settings(manifest, parent):
+            continue
+        if _is_complete(manifest):
+            complete = run_id
+        elif manifest.get("parent_run") is not None:
+            unfinished = run_id
+    return complete, unfinished
+
+
+def _read_sources(sources: tuple[str, ...]):
+    from protxai_ray.uniprot.collect import collect_entries
+
+    collection = collect_entries(list(sources))
+    if not collection.entries:
+        reasons = "; ".join(str(r) for r in collection.rejected[:3])
+        raise InvalidSource(
+            ", ".join(sources), f"no UniProt entries found{': ' + reasons if reasons else ''}"
+        )
+    return collection
+
+
+def _label_resolver(parent: dict):
+    """(ec, go) -> class index under the parent model's label map, None when it has no such class."""
+    from types import SimpleNamespace
+
+    from protxai_ray.errors import ProtxaiError
+    from protxai_ray.models.targets import resolve_target
+
+    labels = SimpleNamespace(label_names=list((parent.get("model") or {}).get("label_names") or []))
+    target = parent.get("target")
+
+    def resolve(ec: list[str], go: list[str]) -> int | None:
+        try:
+            return int(resolve_target(labels, target, ec, go))
+        except ProtxaiError:
+            return None
+
+    return resolve
+
+
+def _current_key(parent: dict) -> RunKey:
+    """The parent's key with the sha256 of the weights now at the parent's model path."""
+    from protxai_ray.models.registry import weights_sha256
+
+    path = (parent.get("model") or {}).get("path")
+    key = RunKey.of_manifest(parent)
+    try:
+        sha = weights_sha256(path)
+    except OSError as exc:
+        raise RunError(f"model {path} of the parent run cannot be read: {exc}") from exc
+    return RunKey(model_sha256=sha, target=key.target, method=key.method)
+
+
+def _run_table(store: Store, run_id: str, manifest: dict, table: str, schema: pa.Schema) -> pa.Table:
+    rels = [
+        f"{run_dir(run_id)}/{s['files'][table]}"
+        for s in manifest.get("shards") or []
+        if s["files"].get(table)
+    ]
+    return read_table(store, rels, schema)
+
+
+def _pipeline_config(config: RerunConfig, parent_id: str, parent: dict, release: str, run_id: str, todo):
+    from protxai_ray.pipeline.config import RunConfig
+
+    method = dict(parent.get("method") or {})
+    method_fields = {
+        k: method[k] for k in ("steps", "method", "derivative", "tolerance", "precision") if k in method
+    }
+    return RunConfig(
+        store=config.store,
+        release=release,
+        model=parent["model"]["path"],
+        target=parent["target"],
+        actors=config.actors,
+        num_gpus=config.num_gpus,
+        shard_size=config.shard_size or int(parent.get("shard_size") or 256),
+        ray_address=config.ray_address,
+        run_id=run_id,
+        accessions=tuple(todo),
+        parent_run=parent_id,
+        progress=config.progress,
+        **method_fields,
+    )
+
+
+def run_rerun(config: RerunConfig) -> RerunResult:
+    """Run (or resume, or skip as up to date) the incremental re-run described by ``config``."""
+    started = time.perf_counter()
+    store = open_store(config.store)
+    release = (
+        check_release_name(config.release)
+        if config.release
+        else detect_release(list(config.sources), config.reldate)
+    )
+    manifests = RunManifests(store.uri)
+    all_runs = _manifests(manifests)
+    parent_id, parent = find_parent(all_runs, config.from_run)
+    done, unfinished = _existing_rerun(all_runs, release, parent)
+    if done is not None:
+        return RerunResult("up_to_date", release, run_id=done, parent_run=parent_id)
+    newest = max((r for r in list_releases(store) if RELEASE_NAME.match(r)), default=None)
+    if newest is not None and release < newest:
+        raise InvalidSource(
+            ", ".join(config.sources), f"release {release} is older than the store's latest release {newest}"
+        )
+    if release == parent.get("release"):
+        raise RunError(f"run {parent_id} is already on release {release}; nothing to re-run")
+    if config.check_only:
+        return RerunResult("new_release", release, parent_run=parent_id)
+
+    with StoreLock(store.uri, f"rerun-release={release}", ttl_s=config.lock_ttl_s):
+        # Another scheduled run may have finished this release while we waited for nothing: look again.
+        done, unfinished = _existing_rerun(_manifests(manifests), release, parent)
+        if done is not None:
+            return RerunResult("up_to_date", release, run_id=done, parent_run=parent_id)
+        collection = _read_sources(config.sources)  # everything parsed before anything is written
+        previous = parent["release"]
+        old_states = states_from_tables(
+            read_release(store, previous, "proteins"), read_release(store, previous, "annotations")
+        )
+        changes = diff_releases(old_states, states_from_entries(collection.entries), release, previous)
+        write_release(store, release, collection, sources=list(config.sources))
+        write_parquet_atomic(store, f"{release_dir(release)}/{CHANGES_FILE}", changes, RELEASE_CHANGES)
+        counts = change_counts(changes)
+
+        proteins = read_release(store, release, "proteins")
+        label_changed = {
+            acc
+            for acc, flag in zip(
+                changes["accession"].to_pylist(), changes["label_changed"].to_pylist(), strict=True
+            )
+            if flag
+        }
+        plan = plan_reuse(
+            RunKey.of_manifest(parent),
+            _current_key(parent),
+            proteins,
+            _run_table(store, parent_id, parent, "predictions", PREDICTIONS),
+            _run_table(store, parent_id, parent, "failures", FAILURES),
+            label_changed,
+            _label_resolver(parent) if parent.get("target") == "label" else None,
+        )
+        run_id = config.run_id or unfinished or _new_run_id()
+        from protxai_ray.pipeline import run_attribution
+
+        run_attribution(_pipeline_config(config, parent_id, parent, release, run_id, plan.attribute))
+        reuse_entries = copy_reused(store, parent_id, parent, run_id, plan.reuse, plan.reuse_failures)
+        rerun_block = {
+            "complete": False,
+            "parent_run": parent_id,
+            "previous_release": previous,
+            "changes": counts,
+            "reattributed": len(plan.attribute),
+            "reused": len(plan.reuse),
+            "reused_failures": len(plan.reuse_failures),
+            "reuse": "copy",
+            "sources": list(config.sources),
+        }
+        _commit_reuse(manifests, run_id, parent_id, reuse_entries, rerun_block)
+        _compute_stats(store.uri, run_id)
+        _mark_complete(manifests, run_id)
+
+    return RerunResult(
+        "done",
+        release,
+        run_id=run_id,
+        parent_run=parent_id,
+        counts=counts,
+        reattributed=plan.attribute,
+        reused=len(plan.reuse) + len(plan.reuse_failures),
+        seconds=time.perf_counter() - started,
+        notes=list(collection.notes) + [str(r) for r in collection.rejected],
+    )
+
+
+def _new_run_id() -> str:
+    from protxai_ray.pipeline.config import new_run_id
+
+    return new_run_id()
+
+
+def _commit_reuse(
+    manifests: RunManifests, run_id: str, parent_id: str, entries: list[dict], block: dict
+) -> None:
+    """One compare-and-swap: reuse shards listed, parent and counts recorded, the run marked complete."""
+
+    def change(old: dict | None) -> dict:
+        if old is None:
+            raise RunError(f"run {run_id}: the pipeline wrote no manifest")
+        listed = {s["shard"] for s in old["shards"]}
+        old["shards"] = sorted(
+            [*old["shards"], *(e for e in entries if e["shard"] not in listed)], key=lambda s: s["shard"]
+        )
+        old["parent_run"] = parent_id
+        old["rerun"] = block
+        return old
+
+    manifests.update(run_id, change)
+
+
+def _mark_complete(manifests: RunManifests, run_id: str) -> None:
+    """Set last, after the statistics: only now does the scheduled job consider the release done."""
+
+    def change(old: dict | None) -> dict:
+        if old is None:
+            raise RunError(f"run {run_id}: manifest vanished")
+        old["rerun"] = {**old.get("rerun", {}), "complete": True}
+        old["finished"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return old
+
+    manifests.update(run_id, change)
+
+
+def _compute_stats(store_uri: str, run_id: str) -> None:
+    from protxai_ray.stats import compute_stats
+    from protxai_ray.store.duck import connect
+
+    con = connect(store_uri)
+    try:
+        compute_stats(con, run_id)
+    finally:
+        con.close()
