@@ -30,6 +30,8 @@ _SEQUENCE_VERSION = re.compile(r"sequence version (\d+)")
 _MONTHS = {m: i + 1 for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split())}
 _SCI_NAME_PART = re.compile(r"^[a-z]")
 _EVIDENCE = re.compile(r"\s*\{ECO:[^}]*\}\.?")
+# Pre-2019 evidence qualifiers in feature text; XML/JSON carry them as status/evidence, not description.
+_STATUS = re.compile(r"\s*\((?:By similarity|Potential|Probable)\)", re.IGNORECASE)
 
 
 def _iso(day: str, month: str, year: str) -> str:
@@ -95,6 +97,9 @@ def _features(lines: list[str], isoform: list[tuple[str, str]]) -> list[RawFeatu
             description = _EVIDENCE.sub("", " ".join(legacy)).strip()
             if description.endswith("."):
                 description = description[:-1]
+            description = _STATUS.sub("", description).strip()
+            if description.lower() in ("by similarity", "potential", "probable"):
+                description = ""
         else:
             description = quals.get("note", "")
         features.append((flat_type(key), start, end, description, quals.get("ligand", "")))
