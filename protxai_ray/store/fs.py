@@ -2,11 +2,12 @@
 
 ``Store`` owns where bytes live: relative paths (``releases/release=R/_release.json``) are resolved
 against the store root, data moves through pyarrow's filesystems (LocalFileSystem / S3FileSystem), and
-S3 control operations (bucket check, listing, delete, exclusive create for locks) go through boto3.
+S3 control operations (bucket check, listing, delete, exclusive create for locks) and uploads go through
+boto3.
 
 Atomicity: a local write goes to a hidden temporary file in the same directory and is published with
-``os.replace``; an S3 object becomes visible only when its single upload completes, and the body is fully
-built in memory before the upload starts, so a failed write never leaves a partial object.
+``os.replace``; an S3 object is written by one PutObject of a body fully built in memory, so it becomes
+visible only when the whole upload succeeded and a failed write never leaves a partial object.
 
 Transient S3 failures (connection refused/reset, timeouts, 5xx, SlowDown) are retried with exponential
 backoff for ``PROTXAI_S3_RETRY_SECONDS`` (default 60 s); opening a store checks the bucket with a short
@@ -360,12 +361,12 @@ class Store:
                 tmp.unlink(missing_ok=True)
             return
 
-        def put() -> None:
-            # one upload of a body already complete in memory: the object appears only when it succeeds
-            with self.arrow_fs.open_output_stream(self.path(rel)) as stream:
-                stream.write(data)
-
-        self._call(f"write {rel}", put)
+        # One PutObject of a body already complete in memory: the object appears only when the request
+        # succeeds. (A streamed multipart upload could be completed by a close() after a failed write;
+        # pyarrow's streams have no abort, so uploads go through boto3.)
+        body = data if isinstance(data, bytes) else bytes(memoryview(data))
+        key = self._key(rel)
+        self._call(f"write {rel}", lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=body))
 
     def write_json_atomic(self, rel: str, obj: Any) -> None:
         self.write_bytes_atomic(rel, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())

@@ -232,17 +232,7 @@ def write_release(
         proteins, annotations, summary = merge_release(release, old_p, old_a, collection.entries)
         generation = int((manifest or {}).get("generation", 0)) + 1
         token = f"g{generation:04d}-{uuid.uuid4().hex[:8]}"
-        files: dict[str, list[str]] = {}
-        for table_name, table, schema in (
-            ("proteins", proteins, PROTEINS),
-            ("annotations", annotations, ANNOTATIONS),
-        ):
-            files[table_name] = []
-            step = ROWS_PER_FILE[table_name]
-            for part, offset in enumerate(range(0, max(table.num_rows, 1), step)):
-                rel = f"{table_name}/part-{token}-{part:05d}.parquet"
-                write_parquet_atomic(store, f"{base}/{rel}", table.slice(offset, step), schema)
-                files[table_name].append(rel)
+        files = _write_generation(store, base, token, {"proteins": proteins, "annotations": annotations})
         summary.files = files
         history = list((manifest or {}).get("ingests", []))
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -280,6 +270,30 @@ def write_release(
         ]
         store.delete_many(stale)
     return summary
+
+
+def _write_generation(
+    store: Store, base: str, token: str, tables: dict[str, pa.Table]
+) -> dict[str, list[str]]:
+    """Write each table in parts named ``<table>/part-<token>-NNNNN.parquet``; on failure remove them."""
+    files: dict[str, list[str]] = {name: [] for name in tables}
+    written: list[str] = []
+    try:
+        for name, table in tables.items():
+            step = ROWS_PER_FILE[name]
+            for part, offset in enumerate(range(0, max(table.num_rows, 1), step)):
+                rel = f"{name}/part-{token}-{part:05d}.parquet"
+                write_parquet_atomic(store, f"{base}/{rel}", table.slice(offset, step), RELEASE_TABLES[name])
+                written.append(f"{base}/{rel}")
+                files[name].append(rel)
+    except BaseException:
+        # unlisted files are invisible anyway; removing them keeps the store tidy (best effort)
+        try:
+            store.delete_many(written)
+        except Exception:  # noqa: BLE001 - the original failure is the one to report
+            pass
+        raise
+    return files
 
 
 def _feature_counts(annotations: pa.Table) -> dict[str, int]:
