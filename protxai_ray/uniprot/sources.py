@@ -68,7 +68,7 @@ class _TruncationTolerantGzip(io.RawIOBase):
         if self.truncated:
             return 0
         try:
-            data = self._gzip.read(len(buffer))
+            data = self._gzip.read1(len(buffer))
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             self.truncated = True
             self.error = str(exc) or type(exc).__name__
@@ -127,7 +127,8 @@ def _open_s3(uri: str) -> tuple[BinaryIO, int | None]:
     bucket, _, key = uri[len("s3://") :].partition("/")
     if not bucket or not key:
         raise InvalidSource(uri, "an s3 source must be s3://bucket/key")
-    client = boto3.client(
+    # A fresh session reads the AWS_* variables now (the default session caches the first ones it saw).
+    client = boto3.session.Session().client(
         "s3",
         endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
         region_name=os.environ.get("AWS_REGION") or None,
