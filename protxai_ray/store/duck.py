@@ -70,12 +70,13 @@ def _scan_release(store: Store, dirname: str) -> tuple[dict[str, list[str]], lis
     base = f"releases/{dirname}"
     if not RELEASE_NAME.match(dirname[len("release=") :]):
         return {}, []
+    # the diff is its own commit (written whole, atomically), independent of the release manifest
+    changes = [rel for rel in store.list(f"{base}/changes") if rel.endswith(".parquet")]
     try:
         manifest = store.read_json(f"{base}/{MANIFEST_NAME}")
     except FileNotFoundError:
-        return {}, []  # never committed
+        return {}, changes  # release never committed
     files = {table: [f"{base}/{rel}" for rel in rels] for table, rels in manifest.get("files", {}).items()}
-    changes = [rel for rel in store.list(f"{base}/changes") if rel.endswith(".parquet")]
     return files, changes
 
 
@@ -202,8 +203,7 @@ def register_views(
     kind = "TABLE" if materialize else "VIEW"
 
     def create(name: str, select: str) -> None:
-        con.execute(f"DROP VIEW IF EXISTS {quote_ident(name)}")
-        con.execute(f"DROP TABLE IF EXISTS {quote_ident(name)}")
+        _drop(con, name)
         con.execute(f"CREATE {kind} {quote_ident(name)} AS {select}")
 
     for table, schema in RELEASE_TABLES.items():
@@ -226,12 +226,21 @@ def register_views(
     runs = pa.Table.from_pylist(sorted(contents.runs, key=lambda r: r["run_id"]), schema=RUNS)
     con.register("_protxai_runs", runs)
     try:
-        con.execute("DROP VIEW IF EXISTS runs")
-        con.execute("DROP TABLE IF EXISTS runs")
+        _drop(con, "runs")
         con.execute("CREATE TABLE runs AS SELECT * FROM _protxai_runs")
     finally:
         con.unregister("_protxai_runs")
     return contents
+
+
+def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop view or table ``name`` of the main schema if present (DuckDB's DROP is type-specific)."""
+    found = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?",
+        [name],
+    ).fetchone()
+    if found is not None:
+        con.execute(f"DROP {'VIEW' if found[0] == 'VIEW' else 'TABLE'} {quote_ident(name)}")
 
 
 def connect(store: Store | str, read_only_views: bool = True) -> duckdb.DuckDBPyConnection:

@@ -229,7 +229,7 @@ class Store:
             return fn()
         retrying = Retrying(
             stop=stop_after_delay(self.retry_seconds if budget is None else budget),
-            wait=wait_exponential_jitter(initial=0.2, max=5.0),
+            wait=wait_exponential_jitter(multiplier=0.2, max=5.0, jitter=0.2),
             retry=retry_if_exception(_is_transient),
             reraise=True,
             before_sleep=lambda state: log.warning(
