@@ -1,0 +1,161 @@
+"""Assemble a run's report: every figure plus ``index.html`` linking them with the result tables."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from protxai_ray.errors import RunError
+from protxai_ray.report import analyses, data, figures
+
+TOP_HEADS_SQL = """
+SELECT e.class, e.annotation, e.layer, e.head, e.n, e.p_adj,
+       median(s.r) AS median_r, median(s.rra) AS median_rra
+FROM head_enrichment e
+JOIN predictions p ON p.run_id = e.run_id AND p.target_name = e.class
+JOIN protein_head_scores s ON s.run_id = e.run_id AND s.accession = p.accession
+     AND s.annotation = e.annotation AND s.layer = e.layer AND s.head = e.head
+WHERE e.run_id = $run_id AND e.significant
+GROUP BY ALL
+ORDER BY e.class, e.annotation, e.p_adj, e.layer, e.head
+"""
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "x"
+
+
+def top_heads(con: duckdb.DuckDBPyConnection, run_id: str, per_cell: int = 5) -> pd.DataFrame:
+    """The most significant heads per class × annotation with their median r and RRA."""
+    table = con.execute(TOP_HEADS_SQL, {"run_id": run_id}).df()
+    return table.groupby(["class", "annotation"], sort=True).head(per_cell).reset_index(drop=True)
+
+
+def build_report(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    out_dir: str | Path,
+    *,
+    adapter=None,
+    control_run: str | None = None,
+    track_annotation: str | None = None,
+    n_tracks: int = 4,
+    n_flip_proteins: int = 12,
+) -> Path:
+    """Write heatmaps, embedding bars, tracks, PCA, faithfulness (when ``adapter`` is given) and
+    ``index.html`` for ``run_id`` into ``out_dir``; returns the path of ``index.html``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if not con.execute("SELECT count(*) FROM runs WHERE run_id = $r", {"r": run_id}).fetchone()[0]:
+        raise RunError(f"run {run_id!r} not found in the store")
+    layers, heads = data.model_shape(con, run_id)
+    maps = data.head_maps(con, run_id, layers, heads)
+    if not maps:
+        raise RunError(f"run {run_id!r} has no statistics; run `protxai stats --run {run_id}` first")
+    sections: list[str] = []
+
+    finite = [m.neg_log_p[m.significant] for m in maps if m.significant.any()]
+    vmax = float(max((v.max() for v in finite), default=-np.log(0.05)))
+    heat_items = []
+    for head_map in maps:
+        name = f"heatmap_{_slug(head_map.cls)}_{_slug(head_map.annotation)}.png"
+        figures.head_heatmap(head_map, vmax, out / name)
+        heat_items.append(
+            f'<figure><img src="{name}"><figcaption>{html.escape(head_map.cls)} · '
+            f"{html.escape(head_map.annotation)}: {int(head_map.significant.sum())} significant</figcaption></figure>"
+        )
+    sections.append("<h2>Head-level enrichment (−ln p_adj, Wilcoxon r &gt; 0, BH)</h2>" + "".join(heat_items))
+
+    top = top_heads(con, run_id)
+    sections.append("<h2>Top significant heads</h2>" + (top.to_html(index=False, float_format="%.3g")
+                                                         if not top.empty else "<p>No significant heads.</p>"))
+
+    embedding = data.embedding_results(con, run_id)
+    if not embedding.empty:
+        figures.embedding_bars(embedding, out / "embedding_enrichment.png")
+        sections.append(
+            '<h2>Embedding level</h2><img src="embedding_enrichment.png">'
+            + embedding.to_html(index=False, float_format="%.3g")
+        )
+
+    annotation = track_annotation or _best_annotation(top, maps)
+    if annotation:
+        cell_heads = top[top["annotation"] == annotation][["layer", "head"]].drop_duplicates().head(3)
+        head_list = [(int(r.layer), int(r.head)) for r in cell_heads.itertuples()]
+        items = []
+        for accession in data.track_proteins(con, run_id, annotation, n_tracks):
+            track = data.protein_track(con, run_id, accession, head_list)
+            name = f"track_{_slug(accession)}.png"
+            figures.relevance_track(track, out / name)
+            items.append(f'<figure><img src="{name}" style="max-width:100%"></figure>')
+        if items:
+            sections.append(f"<h2>Relevance tracks ({html.escape(annotation)})</h2>" + "".join(items))
+
+    accessions, classes, profiles = data.head_profiles(con, run_id)
+    if len(accessions) >= 3 and profiles.shape[1] >= 2:
+        coords, explained = analyses.profile_pca(profiles)
+        figures.pca_scatter(coords, classes, explained, out / "pca_head_profiles.png")
+        sections.append('<h2>PCA of head-relevance profiles</h2><img src="pca_head_profiles.png">')
+
+    if adapter is not None:
+        flip = _faithfulness(con, run_id, adapter, n_flip_proteins)
+        if not flip.empty:
+            figures.faithfulness_curve(flip, out / "faithfulness.png")
+            flip.to_csv(out / "faithfulness.csv", index=False)
+            sections.append('<h2>Faithfulness (alanine flipping)</h2><img src="faithfulness.png">'
+                            + flip.to_html(index=False, float_format="%.4g"))
+
+    if control_run:
+        rows = []
+        for annotation_name in sorted({m.annotation for m in maps}):
+            ours = analyses.significant_heads(con, run_id, annotation_name)
+            control = analyses.significant_heads(con, control_run, annotation_name)
+            rows.append({"annotation": annotation_name, "significant_heads": len(ours),
+                         "control_significant_heads": len(control),
+                         "jaccard": analyses.jaccard(ours, control)})
+        sections.append(f"<h2>Control run {html.escape(control_run)}: Jaccard of significant heads</h2>"
+                        + pd.DataFrame(rows).to_html(index=False, float_format="%.3g", na_rep="n/a"))
+
+    index = out / "index.html"
+    index.write_text(_page(run_id, layers, heads, sections))
+    return index
+
+
+def _best_annotation(top: pd.DataFrame, maps: list[data.HeadMap]) -> str | None:
+    if not top.empty:
+        return str(top["annotation"].value_counts().index[0])
+    return maps[0].annotation if maps else None
+
+
+def _faithfulness(con, run_id: str, adapter, limit: int) -> pd.DataFrame:
+    rows = con.execute(
+        """SELECT p.accession, pr.sequence, p.target_index FROM predictions p
+           JOIN runs r ON r.run_id = p.run_id
+           JOIN proteins pr ON pr.release = r.release AND pr.accession = p.accession
+           WHERE p.run_id = $run_id AND pr.length BETWEEN 16 AND $max_len
+           ORDER BY p.accession LIMIT $limit""",
+        {"run_id": run_id, "limit": limit, "max_len": adapter.max_residues},
+    ).fetchall()
+    proteins = []
+    for accession, sequence, target in rows:
+        relevance = con.execute(
+            "SELECT relevance FROM residues WHERE run_id = $r AND accession = $a ORDER BY position",
+            {"r": run_id, "a": accession},
+        ).fetchnumpy()["relevance"]
+        proteins.append(analyses.FlipProtein(accession, sequence, int(target), relevance))
+    return analyses.alanine_flip_curve(adapter, proteins)
+
+
+def _page(run_id: str, layers: int, heads: int, sections: list[str]) -> str:
+    style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}"
+             "figure{display:inline-block;margin:6px;vertical-align:top}"
+             "img{max-width:520px}table{border-collapse:collapse;font-size:12px;margin:8px 0}"
+             "td,th{border:1px solid #ccc;padding:2px 6px}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>protxai run {html.escape(run_id)}"
+            f"</title><style>{style}</style></head><body><h1>protxai report: run {html.escape(run_id)}</h1>"
+            f"<p>Model: {layers} layers × {heads} heads.</p>" + "\n".join(sections) + "</body></html>")
