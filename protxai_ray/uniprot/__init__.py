@@ -4,7 +4,7 @@
 (gzip by magic bytes, format by content); ``collect.collect_entries(sources)`` de-duplicates by accession.
 """
 
-from protxai_ray.uniprot.reader import detect_format, read_entries
+from protxai_ray.uniprot.reader import detect_format, entry_format, read_entries
 from protxai_ray.uniprot.records import Feature, ProteinEntry, RejectedEntry
 
-__all__ = ["Feature", "ProteinEntry", "RejectedEntry", "detect_format", "read_entries"]
+__all__ = ["Feature", "ProteinEntry", "RejectedEntry", "detect_format", "entry_format", "read_entries"]

@@ -27,6 +27,13 @@ def source_label(source: str, fmt: str) -> str:
     return f"{source} ({fmt})"
 
 
+def entry_format(label: str) -> str:
+    """The format an entry came from, read back from its ``source`` label (``xml``/``flat``/``json``/``tmbed``)."""
+    if label.startswith("tmbed:"):
+        return "tmbed"
+    return label.rsplit(" (", 1)[-1].rstrip(")") if label.endswith(")") else ""
+
+
 def detect_format(source: str) -> str:
     """``xml``/``flat``/``json``/``tmbed`` of a source, read from its first bytes."""
     opened = open_source(source)

@@ -119,6 +119,12 @@ def parse_json(stream: BinaryIO, source: str) -> Iterator[ProteinEntry | Rejecte
                 source, None, f"JSON item {index} is not a UniProt entry (no primaryAccession)"
             )
             continue
+        if entry.get("entryType") == "Inactive":
+            reason = (entry.get("inactiveReason") or {}).get("inactiveReasonType", "inactive")
+            yield RejectedEntry(
+                source, entry["primaryAccession"], f"inactive entry ({reason.lower()}), no sequence"
+            )
+            continue
         try:
             yield _entry(entry, source)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from collections import Counter
 
@@ -50,9 +51,14 @@ def by_format() -> dict[str, dict[str, ProteinEntry]]:
     return found
 
 
+@functools.cache
+def _text(path: str) -> str:
+    return open(path).read()
+
+
 def _isoform_features(path: str, accession: str) -> Counter:
     """Flat features located on another isoform (``FT   BINDING  Q0E9H9-11:144``): dropped by design."""
-    text = open(path).read()
+    text = _text(path)
     block = text[text.index(f"AC   {accession};") :].split("\n//", 1)[0]
     keys = re.findall(r"^FT   (\w+) +[A-Z0-9]+-\d+:", block, re.M)
     names = {"BINDING": "binding_site", "ACT_SITE": "active_site", "DOMAIN": "domain", "MOTIF": "motif"}

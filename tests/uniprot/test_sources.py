@@ -125,3 +125,12 @@ def test_s3_unreachable_endpoint(monkeypatch, tmp_path: Path):
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     with pytest.raises(InvalidSource, match="unreachable"):
         list(read_entries("s3://bucket/key.xml"))
+
+
+def test_entry_format_from_source_label():
+    from protxai_ray.uniprot import entry_format
+
+    assert [entry_format(e.source) for e in read_entries(str(FLAT))] == ["flat"] * 24
+    assert {entry_format(e.source) for e in read_entries(str(JSON))} == {"json"}
+    beta = TMBED_DATA / "datasets" / "beta.fasta"
+    assert {entry_format(e.source) for e in read_entries(str(beta))} == {"tmbed"}
