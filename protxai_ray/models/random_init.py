@@ -78,7 +78,11 @@ def write_random_model(
 
     ``hidden`` must be a multiple of ``num_heads`` (head size = hidden / num_heads); ``intermediate``
     defaults to 4 × hidden. ``initializer_range`` is the std of the weight init (0.02 as in BERT; raise it
-    for less uniform attention in tests). The global torch RNG state is left untouched.
+    for less uniform attention in tests). For t5 it becomes T5's ``initializer_factor = range / 0.02``;
+    T5's own init is already ~1/sqrt(d) scaled and its attention is unscaled, so factors above ~2 give
+    near-discontinuous attention that IG cannot integrate (0.1 → factor 5: delta > 100 % even at 256
+    steps); keep t5 at the default. ``attn_implementation`` is not persisted by transformers 5 in
+    config.json; ``load_model`` forces eager attention. The global torch RNG state is left untouched.
     """
     if model_type not in SUPPORTED_RANDOM_TYPES:
         raise ValueError(f"model_type must be one of {', '.join(SUPPORTED_RANDOM_TYPES)}, got {model_type!r}")
