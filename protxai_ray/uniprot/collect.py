@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from protxai_ray.errors import InvalidSource
 from protxai_ray.uniprot.reader import read_entries
 from protxai_ray.uniprot.records import ProteinEntry, RejectedEntry
 
@@ -25,6 +26,7 @@ class Collection:
     rejected: list[RejectedEntry] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     read: int = 0  # entries read before de-duplication (good ones)
+    unreadable: list[InvalidSource] = field(default_factory=list)  # only with skip_unreadable=True
 
 
 def _rank(entry: ProteinEntry) -> tuple[int, str]:
@@ -45,27 +47,37 @@ def _progress_bar(source: str, enabled: bool):
     return tqdm(total=total, unit="B", unit_scale=True, desc=name, leave=False)
 
 
-def collect_entries(sources: Iterable[str], progress: bool = False) -> Collection:
+def collect_entries(
+    sources: Iterable[str], progress: bool = False, skip_unreadable: bool = False
+) -> Collection:
     """Parse every source and de-duplicate by accession (see module docstring).
 
-    Raises InvalidSource (from ``read_entries``) when a whole source cannot be read; bad entries go to
-    ``.rejected``. ``progress`` shows a tqdm bar of bytes read per source.
+    Raises InvalidSource (from ``read_entries``) when a whole source cannot be read, unless
+    ``skip_unreadable``: then that source's entries are left out entirely (even those read before a
+    mid-stream failure) and the error goes to ``.unreadable``. Bad entries go to ``.rejected``.
+    ``progress`` shows a tqdm bar of bytes read per source.
     """
     best: dict[str, ProteinEntry] = {}
     collection = Collection()
     for source in sources:
         bar = _progress_bar(source, progress)
         try:
-            for item in read_entries(source, on_bytes=bar.update if bar is not None else None):
-                if isinstance(item, RejectedEntry):
-                    collection.rejected.append(item)
-                    continue
-                collection.read += 1
-                collection.notes.extend(item.notes)
-                _keep(best, item, collection.notes)
+            items = list(read_entries(source, on_bytes=bar.update if bar is not None else None))
+        except InvalidSource as exc:
+            if not skip_unreadable:
+                raise
+            collection.unreadable.append(exc)
+            continue
         finally:
             if bar is not None:
                 bar.close()
+        for item in items:
+            if isinstance(item, RejectedEntry):
+                collection.rejected.append(item)
+                continue
+            collection.read += 1
+            collection.notes.extend(item.notes)
+            _keep(best, item, collection.notes)
     collection.entries = [best[accession] for accession in sorted(best)]
     return collection
 

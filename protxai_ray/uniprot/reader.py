@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 
+from protxai_ray.errors import InvalidSource
 from protxai_ray.uniprot.flat import parse_flat
 from protxai_ray.uniprot.records import ProteinEntry, RejectedEntry
 from protxai_ray.uniprot.rest_json import parse_json
@@ -54,7 +55,10 @@ def read_entries(
     try:
         fmt = sniff_format(opened.stream, source)
         label = source_label(source, fmt)
-        yield from PARSERS[fmt](opened.stream, label)
+        try:
+            yield from PARSERS[fmt](opened.stream, label)
+        except OSError as exc:  # the source stopped answering mid-stream (network, disk)
+            raise InvalidSource(source, f"read failed after {opened.raw.bytes_read} bytes: {exc}") from exc
         if opened.truncated:
             yield RejectedEntry(
                 label,

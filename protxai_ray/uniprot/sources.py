@@ -37,7 +37,12 @@ class _RawReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
-        data = self._fileobj.read(len(buffer))
+        try:
+            data = self._fileobj.read(len(buffer))
+        except OSError:
+            raise
+        except Exception as exc:  # urllib3/botocore errors of a dropped connection
+            raise OSError(f"connection lost while reading: {type(exc).__name__}") from exc
         n = len(data)
         buffer[:n] = data
         self.bytes_read += n

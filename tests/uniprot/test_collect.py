@@ -6,6 +6,9 @@ import csv
 import gzip
 import re
 
+import pytest
+
+from protxai_ray.errors import InvalidSource
 from protxai_ray.uniprot.collect import collect_entries
 from tests.conftest import UNIPROT_DATA
 
@@ -50,3 +53,14 @@ def test_same_version_different_content_keeps_first_and_notes(tmp_path):
     assert any(accession in n and "different content" in n for n in collection.notes)
     same = collect_entries([str(a), str(a)])
     assert len(same.entries) == 1 and not any("different content" in n for n in same.notes)
+
+
+def test_unreadable_source_raises_or_is_recorded(tmp_path):
+    good = str(UNIPROT_DATA / "flat" / "legacy_pre2019_11_02.dat")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"results": [')
+    with pytest.raises(InvalidSource, match="bad.json"):
+        collect_entries([good, str(bad)])
+    collection = collect_entries([str(bad), good], skip_unreadable=True)
+    assert len(collection.entries) == 24
+    assert len(collection.unreadable) == 1 and "invalid JSON" in str(collection.unreadable[0])
