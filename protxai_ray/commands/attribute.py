@@ -1,0 +1,101 @@
+"""`protxai attribute`: run (or resume) attribution of a release's proteins with Ray; prints ``run_id=ID``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from protxai_ray.errors import RunError
+
+HELP = "attribute a release's proteins with a model on Ray actors into the store (resumable with --run-id)"
+
+
+def _steps(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--steps must be a positive integer or 'auto', not {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("--steps must be >= 1")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", required=True, help="store: local directory or s3://bucket/prefix")
+    parser.add_argument("--release", required=True, help="UniProt release in the store, e.g. 2024_01")
+    parser.add_argument("--model", required=True, help="model directory (safetensors)")
+    parser.add_argument("--target", default="label", help="label | argmax | class name | class index")
+    parser.add_argument("--steps", type=_steps, default=32, help="quadrature steps, or 'auto' (default 32)")
+    parser.add_argument("--method", default="gausslegendre", help="quadrature: gausslegendre | riemann_*")
+    parser.add_argument("--derivative", default="finite", help="head conductance dh/dalpha: finite | exact")
+    parser.add_argument(
+        "--tolerance", type=float, default=0.01, help="convergence delta goal of --steps auto"
+    )
+    parser.add_argument("--precision", default="fp32", help="fp32 | tf32 | bf16 (default fp32)")
+    parser.add_argument(
+        "--actors", type=int, default=1, help="Ray actors, each holding one model (default 1)"
+    )
+    parser.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per actor (0 = CPU actors)")
+    parser.add_argument("--threads-per-actor", type=int, default=1, help="torch threads per CPU actor")
+    parser.add_argument("--shard-size", type=int, default=256, help="proteins per shard (unit of commit)")
+    parser.add_argument(
+        "--memory-budget-mb", type=int, default=None, help="activation memory per engine pass"
+    )
+    parser.add_argument("--ray-address", default=None, help="join this Ray cluster (default: local Ray)")
+    parser.add_argument("--run-id", default=None, help="run id; an existing one is resumed")
+    parser.add_argument("--where", default=None, help="SQL condition on the proteins table")
+    parser.add_argument("--accessions", default=None, help="file with one accession per line")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace):
+    """The RunConfig that the parsed arguments describe."""
+    from protxai_ray.pipeline import RunConfig, new_run_id
+
+    accessions = None
+    if args.accessions:
+        try:
+            text = Path(args.accessions).read_text()
+        except OSError as exc:
+            raise RunError(f"--accessions {args.accessions}: {exc.strerror or exc}") from None
+        accessions = tuple(line.split()[0] for line in text.splitlines() if line.strip())
+    try:
+        return RunConfig(
+            store=args.store,
+            release=args.release,
+            model=args.model,
+            target=args.target,
+            steps=args.steps,
+            method=args.method,
+            derivative=args.derivative,
+            tolerance=args.tolerance,
+            precision=args.precision,
+            actors=args.actors,
+            num_gpus=args.num_gpus,
+            threads_per_actor=args.threads_per_actor,
+            shard_size=args.shard_size,
+            memory_budget_mb=args.memory_budget_mb,
+            ray_address=args.ray_address,
+            run_id=args.run_id or new_run_id(),
+            where=args.where,
+            accessions=accessions,
+            progress=not args.no_progress,
+        )
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from protxai_ray.pipeline import run_attribution
+
+    config = config_from_args(args)
+    print(f"run_id={config.run_id}", flush=True)  # first, so a killed run can be resumed
+    summary = run_attribution(config)
+    for line in summary.lines()[1:]:
+        print(line, file=sys.stderr)
+    return 0

@@ -1,0 +1,99 @@
+"""``RunConfig``: every setting of an attribution run in one frozen object (the Ray Data style).
+
+The CLI (``protxai attribute``), the Ray job script (``jobs/attribute.py``) and the incremental re-run all
+build a ``RunConfig`` and hand it to ``protxai_ray.pipeline.run_attribution``; nothing else is passed
+around. Settings that change results (release, model, target, method, precision, shard plan) go into
+the run's fingerprint; settings that only change how fast it runs (actors, GPUs, Ray address) do not, so a
+run can be resumed on a different cluster.
+
+Example::
+
+    config = RunConfig(store="s3://bucket/store", release="2024_01", model="models/ec", target="label")
+    summary = run_attribution(config)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+DEFAULT_SHARD_SIZE = 256
+DEFAULT_STEPS = 32
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A sortable, unique run id: UTC start time plus 6 random hex digits (``20261125T120301Z-9f3a1c``)."""
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One attribution run.
+
+    ``steps`` is an int or ``"auto"`` (adaptive until the convergence delta is under ``tolerance``).
+    ``actors``/``num_gpus`` size the Ray actor pool (``num_gpus`` per actor; 0 = CPU actors with
+    ``threads_per_actor`` torch threads each). ``where`` is a DuckDB SQL condition on the ``proteins``
+    table, ``accessions`` restricts the run to those accessions. ``memory_budget_mb`` bounds the activation
+    memory of one engine pass (the engine packs proteins of similar length under it); None means a fixed
+    1024 MB on CPU (fixed, so batching and hence the bits do not depend on free RAM) and the engine's share
+    of free memory on GPUs.
+    """
+
+    store: str
+    release: str
+    model: str
+    target: str = "label"
+    steps: int | str = DEFAULT_STEPS
+    method: str = "gausslegendre"
+    derivative: str = "finite"
+    tolerance: float = 0.01
+    precision: str = "fp32"
+    actors: int = 1
+    num_gpus: float = 0.0
+    threads_per_actor: int = 1
+    shard_size: int = DEFAULT_SHARD_SIZE
+    memory_budget_mb: int | None = None
+    ray_address: str | None = None
+    run_id: str = field(default_factory=new_run_id)
+    where: str | None = None
+    accessions: tuple[str, ...] | None = None
+    parent_run: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.shard_size < 1:
+            raise ValueError("shard_size must be >= 1")
+        if self.actors < 1:
+            raise ValueError("actors must be >= 1")
+        if not (self.steps == "auto" or (isinstance(self.steps, int) and self.steps >= 1)):
+            raise ValueError("steps must be a positive integer or 'auto'")
+
+    def method_config(self) -> dict:
+        """The settings that decide the numbers (recorded in the manifest, part of the fingerprint)."""
+        return {
+            "method": self.method,
+            "steps": self.steps,
+            "derivative": self.derivative,
+            "tolerance": self.tolerance,
+            "precision": self.precision,
+        }
+
+    def fingerprint(self, model_sha256: str, plan_digest: str) -> str:
+        """sha256 of everything that must match for a resumed run to continue this one."""
+        payload = {
+            "release": self.release,
+            "model_sha256": model_sha256,
+            "target": self.target,
+            "method": self.method_config(),
+            "shard_size": self.shard_size,
+            "plan": plan_digest,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    def replace(self, **changes) -> RunConfig:
+        return dataclasses.replace(self, **changes)

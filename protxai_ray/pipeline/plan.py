@@ -1,0 +1,96 @@
+"""The shard plan: which proteins of a release a run attributes, in which shard (no Ray here).
+
+Proteins are read from ``releases/release=R/proteins/`` (optionally filtered by a DuckDB ``WHERE`` on the
+``proteins`` table and/or an accession list), sorted by ``(length, accession)`` and cut into chunks of
+``shard_size``. The shard id is the chunk's zero-padded index, so the same inputs always give the same
+shards (resume relies on it), and proteins of similar length share a shard (fewer padded tokens when
+the actor batches them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from protxai_ray.errors import RunError, StoreError
+from protxai_ray.store.fs import Store
+
+PLAN_COLUMNS = ("accession", "crc64", "length", "sequence", "ec", "go")
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """``shards[i]`` is a table of ``PLAN_COLUMNS`` rows; ``shard_ids[i]`` its id (``"00000"``)."""
+
+    shard_ids: list[str]
+    shards: list[pa.Table]
+    digest: str  # sha256 over (shard, accession, crc64) of every planned protein
+
+    @property
+    def total_proteins(self) -> int:
+        return sum(t.num_rows for t in self.shards)
+
+
+def shard_id(index: int) -> str:
+    return f"{index:05d}"
+
+
+def read_release_proteins(store: Store, release: str) -> pa.Table:
+    """The committed ``proteins`` of one release (``PLAN_COLUMNS``); RunError when the store lacks it."""
+    from protxai_ray.store.releases import list_releases, read_release, read_release_manifest
+
+    try:
+        if read_release_manifest(store, release) is None:
+            known = list_releases(store)
+            hint = (
+                f" (it has: {', '.join(known)})" if known else " (it has no releases; run `protxai ingest`)"
+            )
+            raise RunError(f"store {store.uri} has no release {release}{hint}")
+        table = read_release(store, release, "proteins")
+    except StoreError as exc:
+        raise RunError(f"cannot read release {release} from {store.uri}: {exc}") from exc
+    return table.select(list(PLAN_COLUMNS))
+
+
+def filter_proteins(
+    table: pa.Table, where: str | None = None, accessions: tuple[str, ...] | None = None
+) -> pa.Table:
+    """Proteins matching a DuckDB SQL condition on ``proteins`` and/or in an accession list."""
+    if accessions is not None:
+        table = table.filter(pc.is_in(table["accession"], value_set=pa.array(sorted(set(accessions)))))
+    if where:
+        import duckdb
+
+        con = duckdb.connect()
+        try:
+            con.register("proteins", table)
+            table = con.execute(f"SELECT * FROM proteins WHERE {where}").fetch_arrow_table()
+        except duckdb.Error as exc:
+            raise RunError(f"--where {where!r}: {str(exc).splitlines()[0]}") from exc
+        finally:
+            con.close()
+    return table
+
+
+def make_plan(table: pa.Table, shard_size: int) -> ShardPlan:
+    """Sort by (length, accession) and cut into shards of ``shard_size`` proteins."""
+    counts = pc.value_counts(table["accession"])
+    repeated = counts.filter(pc.greater(counts.field("counts"), 1))
+    if len(repeated):
+        raise RunError(
+            f"accession {repeated[0]['values']} occurs more than once in the proteins to attribute"
+        )
+    ordered = table.sort_by([("length", "ascending"), ("accession", "ascending")])
+    shard_ids, shards = [], []
+    digest = hashlib.sha256()
+    for index, start in enumerate(range(0, ordered.num_rows, shard_size)):
+        chunk = ordered.slice(start, shard_size).combine_chunks()
+        sid = shard_id(index)
+        shard_ids.append(sid)
+        shards.append(chunk)
+        for accession, crc in zip(chunk["accession"].to_pylist(), chunk["crc64"].to_pylist(), strict=True):
+            digest.update(f"{sid}\t{accession}\t{crc}\n".encode())
+    return ShardPlan(shard_ids=shard_ids, shards=shards, digest=digest.hexdigest())

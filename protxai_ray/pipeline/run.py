@@ -1,0 +1,205 @@
+"""``run_attribution(config)``: the driver of an attribution run.
+
+1. Check cheaply, on the driver, everything that would otherwise fail inside Ray: the store opens, the
+   release exists, the model loads (and the target names a class), the Ray address answers.
+2. Plan shards (``plan.py``) and create or reopen ``runs/run_id=ID/manifest.json`` (``store/runs.py``).
+3. Stream the shards not yet committed through a Ray Data actor pool (``actor.py``): each actor writes its
+   shard's files and returns one summary row; the driver alone commits each shard to the manifest as the
+   rows arrive (compare-and-swap, so concurrent drivers of the same run cannot lose commits).
+4. Mark the run finished once every planned shard is committed, and return a ``RunSummary``.
+
+Example::
+
+    from protxai_ray.pipeline import RunConfig, run_attribution
+    summary = run_attribution(RunConfig(store="out/store", release="2024_01", model="model_dir"))
+    print(summary.run_id, summary.proteins_per_s)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from tqdm import tqdm
+
+from protxai_ray.errors import ProtxaiError, RunError
+from protxai_ray.pipeline.config import RunConfig
+from protxai_ray.pipeline.plan import ShardPlan, filter_proteins, make_plan, read_release_proteins
+from protxai_ray.pipeline.provenance import code_version, manifest_header, shard_entry
+from protxai_ray.store.fs import Store
+from protxai_ray.store.runs import RunManifests, committed_shards, run_dir
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    """What one invocation of a run did (``computed_shards``: ids attributed by this invocation)."""
+
+    run_id: str
+    store: str
+    manifest: str
+    proteins: int
+    failures: int
+    shards: int
+    computed_shards: list[str] = field(default_factory=list)
+    skipped_shards: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    proteins_computed: int = 0
+
+    @property
+    def proteins_per_s(self) -> float:
+        return self.proteins_computed / self.seconds if self.seconds > 0 else 0.0
+
+    def lines(self) -> list[str]:
+        return [
+            f"run_id={self.run_id}",
+            f"proteins={self.proteins} failures={self.failures} shards={self.shards} "
+            f"(computed now: {len(self.computed_shards)}, already committed: {len(self.skipped_shards)})",
+            f"time={self.seconds:.1f}s throughput={self.proteins_per_s:.2f} proteins/s",
+            f"store={self.manifest}",
+        ]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def prepare(config: RunConfig):
+    """Driver-side checks and the plan: (store, model, plan). Raises one ProtxaiError on bad input."""
+    from protxai_ray.models import load_model
+    from protxai_ray.pipeline.shards import resolve_target
+
+    store = Store(config.store)
+    proteins = read_release_proteins(store, config.release)
+    selected = filter_proteins(proteins, config.where, config.accessions)
+    plan = make_plan(selected, config.shard_size)
+    model = load_model(config.model, device="cpu")
+    if config.target not in ("label", "argmax"):
+        resolve_target(model, config.target, [], [])  # UnknownTarget now rather than per protein
+    return store, model, plan
+
+
+def descriptors(plan: ShardPlan, todo: set[str]) -> list[dict]:
+    """One row per shard to compute, longest proteins first (big shards start early: shorter tail)."""
+    rows = []
+    for sid, table in zip(plan.shard_ids, plan.shards, strict=True):
+        if sid in todo:
+            rows.append({"shard": sid, **{name: table[name].to_pylist() for name in table.column_names}})
+    return rows[::-1]
+
+
+def run_attribution(config: RunConfig) -> RunSummary:
+    """Run (or resume) ``config.run_id``; see the module docstring."""
+    started = time.perf_counter()
+    store, model, plan = prepare(config)
+    manifests = RunManifests(config.store)
+    header = manifest_header(config, model, plan, _now())
+    manifest = manifests.create(config.run_id, header)
+    done = committed_shards(manifest)
+    todo = set(plan.shard_ids) - done
+    summary = RunSummary(
+        run_id=config.run_id,
+        store=store.uri,
+        manifest=store.uri_of(f"{run_dir(config.run_id)}/manifest.json"),
+        proteins=plan.total_proteins,
+        failures=sum(s.get("failures", 0) for s in manifest["shards"]),
+        shards=len(plan.shard_ids),
+        skipped_shards=sorted(done & set(plan.shard_ids)),
+    )
+    del model  # the actors load their own copy
+    if todo:
+        rows = descriptors(plan, todo)
+        initial = sum(s["proteins"] for s in manifest["shards"])
+        with tqdm(
+            total=plan.total_proteins,
+            initial=initial,
+            unit="protein",
+            desc=f"attribute {config.run_id}",
+            disable=not config.progress,
+            dynamic_ncols=True,
+        ) as bar:
+            for row in stream_shards(config, rows):
+                if row.get("skipped"):
+                    summary.skipped_shards.append(row["shard"])
+                else:
+                    manifests.commit_shard(config.run_id, shard_entry(row))
+                    summary.computed_shards.append(row["shard"])
+                    summary.proteins_computed += int(row["proteins"])
+                bar.update(int(row["proteins"]))
+        manifest = manifests.read(config.run_id) or manifest
+        summary.failures = sum(s.get("failures", 0) for s in manifest["shards"])
+    missing = set(plan.shard_ids) - committed_shards(manifest)
+    if missing:
+        raise RunError(
+            f"run {config.run_id}: {len(missing)} shard(s) were not committed; rerun with --run-id"
+        )
+    summary.seconds = time.perf_counter() - started
+    manifests.finish(
+        config.run_id,
+        _now(),
+        {"proteins": summary.proteins, "failures": summary.failures, "shards": summary.shards},
+    )
+    summary.computed_shards.sort()
+    summary.skipped_shards.sort()
+    return summary
+
+
+def stream_shards(config: RunConfig, rows: list[dict]):
+    """Yield one summary dict per shard as actors finish them (Ray started here if not yet running)."""
+    import ray
+
+    from protxai_ray.pipeline.actor import AttributeShard
+    from protxai_ray.pipeline.cluster import connect
+
+    started_ray = connect(config.ray_address)
+    try:
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False  # ours counts proteins, not blocks
+        ctx.print_on_execution_start = False
+        ctx.max_consecutive_actor_init_deaths = 2  # a model that cannot load fails the run, fast
+        cpus = 0 if config.num_gpus else max(1, config.threads_per_actor)
+        dataset = ray.data.from_items(rows, override_num_blocks=max(1, len(rows))).map_batches(
+            AttributeShard,
+            fn_constructor_args=(config.replace(accessions=None, where=None),),
+            batch_size=1,
+            batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=min(config.actors, max(1, len(rows)))),
+            num_cpus=cpus,
+            num_gpus=config.num_gpus or None,
+            # Ray Data's actor pools default to max_restarts=-1, max_task_retries=-1: a killed actor is
+            # restarted and its shard retried, which overwrites the same files.
+        )
+        try:
+            yield from dataset.iter_rows()
+        except ProtxaiError:
+            raise
+        except Exception as exc:
+            raise domain_error(exc) from None
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def domain_error(exc: BaseException) -> ProtxaiError:
+    """The ProtxaiError inside a Ray failure (actor init, task), else a one-line RunError."""
+    seen = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ProtxaiError):
+            return current
+        cause = getattr(current, "cause", None)
+        current = cause if isinstance(cause, BaseException) else (current.__cause__ or current.__context__)
+    text = str(exc)
+    for line in text.splitlines()[::-1]:
+        for name in ("ModelLoadError", "StoreError", "InvalidSequence", "UnknownTarget", "RunError"):
+            if line.strip().startswith(f"{name}:") or f"errors.{name}:" in line:
+                return RunError(line.split(":", 1)[1].strip())
+    first = next((line for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return RunError(f"Ray run failed: {type(exc).__name__}: {first.strip()[:300]}")
+
+
+__all__ = ["RunSummary", "code_version", "run_attribution"]

@@ -1,0 +1,125 @@
+"""A local Ray head for tests (``ray start --head --block`` on free loopback ports), stopped by its pid.
+
+``ray stop`` would kill every Ray on the machine; instead the head runs with ``--block`` in its own
+session (process group): its GCS, raylet, dashboard and workers are its descendants, and ``stop()``
+signals exactly that group (then sweeps any descendant that left it, by pid, via psutil).
+Token authentication is disabled explicitly (``RAY_AUTH_MODE=disabled``) for loopback-only tests.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from tests.services.seaweed import free_port
+
+
+def venv_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for Ray processes: the venv's bin first on PATH, token auth off, 1 torch thread."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["RAY_AUTH_MODE"] = "disabled"
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env["RAY_USAGE_STATS_ENABLED"] = "0"
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class RayHead:
+    """One running head; ``address`` is the GCS ``127.0.0.1:PORT``, ``dashboard`` the job API URL."""
+
+    workdir: Path
+    num_cpus: int = 2
+    env_extra: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    dashboard_port: int = 0
+    process: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def dashboard(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+    def start(self, timeout: float = 90.0) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port, self.dashboard_port = free_port(), free_port()
+        ray_bin = Path(sys.executable).parent / "ray"
+        cmd = [
+            str(ray_bin),
+            "start",
+            "--head",
+            "--block",
+            "--node-ip-address=127.0.0.1",
+            f"--port={self.port}",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={self.dashboard_port}",
+            f"--dashboard-agent-listen-port={free_port()}",
+            f"--ray-client-server-port={free_port()}",
+            f"--num-cpus={self.num_cpus}",
+            "--num-gpus=0",
+            "--disable-usage-stats",
+            f"--temp-dir={self.workdir / 'ray'}",
+        ]
+        log = open(self.workdir / "ray-head.out", "ab")
+        self.process = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=venv_env(self.env_extra), start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"ray head exited early; see {self.workdir / 'ray-head.out'}")
+            if self._ready():
+                return
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"ray head not ready after {timeout}s; see {self.workdir / 'ray-head.out'}")
+
+    def _ready(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                pass
+            with urllib.request.urlopen(f"{self.dashboard}/api/version", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """Terminate the head's process group and any descendants (only what this object started)."""
+        if self.process is None:
+            return
+        try:
+            descendants = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            descendants = []
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        with_group = [p for p in descendants if p.is_running()]
+        for proc in with_group:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(with_group, timeout=10)
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # stragglers still in the group
+        except ProcessLookupError:
+            pass
+        self.process = None
