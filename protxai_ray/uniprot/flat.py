@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -223,14 +224,15 @@ def _entry(lines: list[str], source: str) -> ProteinEntry | RejectedEntry:
 def parse_flat(stream: BinaryIO, source: str) -> Iterator[ProteinEntry | RejectedEntry]:
     """Yield one ProteinEntry/RejectedEntry per ``ID ... //`` block of a flat-text stream."""
     lines: list[str] = []
-    for raw in stream:
-        line = raw.decode("utf-8", "replace").rstrip("\r\n")
-        if line.startswith("//"):
+    # Lines keep their newline: every field reader below strips or splits, so no per-line rstrip.
+    text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline=None)
+    for line in text:
+        if line[:2] == "//":
             if lines:
                 yield _safe_entry(lines, source)
             lines = []
             continue
-        if not lines and not line.strip():
+        if not lines and line.isspace():
             continue
         lines.append(line)
     if lines:

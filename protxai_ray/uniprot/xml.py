@@ -19,8 +19,15 @@ from protxai_ray.uniprot.records import ProteinEntry, RejectedEntry
 _UNKNOWN = None
 
 
+_LOCAL_NAMES: dict[str, str] = {}
+
+
 def _local(tag: str) -> str:
-    return tag.rpartition("}")[2]
+    """``{http://uniprot.org/uniprot}entry`` -> ``entry`` (memoised: a file uses a few dozen tags)."""
+    name = _LOCAL_NAMES.get(tag)
+    if name is None:
+        name = _LOCAL_NAMES[tag] = tag.rpartition("}")[2]
+    return name
 
 
 def _position(element) -> int | None:
@@ -119,20 +126,21 @@ def _entry(element, source: str) -> ProteinEntry | RejectedEntry:
     )
 
 
+_ENTRY_TAGS = frozenset({"{http://uniprot.org/uniprot}entry", "entry"})
+
+
 def parse_xml(stream: BinaryIO, source: str) -> Iterator[ProteinEntry | RejectedEntry]:
     """Yield one ProteinEntry/RejectedEntry per ``<entry>`` of a UniProt XML stream."""
     root = None
     last = None
     try:
-        for event, element in ElementTree.iterparse(stream, events=("start", "end")):
-            if root is None:
-                root = element
-                if _local(root.tag) not in ("uniprot", "entry"):
-                    raise InvalidSource(
-                        source, f"XML but not UniProt XML (root element <{_local(root.tag)}>)"
-                    )
-                continue
-            if event != "end" or _local(element.tag) != "entry":
+        events = ElementTree.iterparse(stream, events=("start", "end"))
+        _, root = next(events)  # the first start event is the root element
+        if _local(root.tag) not in ("uniprot", "entry"):
+            raise InvalidSource(source, f"XML but not UniProt XML (root element <{_local(root.tag)}>)")
+        for event, element in events:
+            # Hot loop (two events per XML element): compare raw tags, no name splitting.
+            if event == "start" or element.tag not in _ENTRY_TAGS:
                 continue
             try:
                 item = _entry(element, source)
@@ -142,6 +150,8 @@ def parse_xml(stream: BinaryIO, source: str) -> Iterator[ProteinEntry | Rejected
             last = item.accession
             yield item
             root.clear()  # drop finished entries: memory stays at one entry
+    except StopIteration:
+        raise InvalidSource(source, "empty XML document") from None
     except ElementTree.ParseError as exc:
         if root is None:
             raise InvalidSource(source, f"not well-formed XML: {exc}") from exc
