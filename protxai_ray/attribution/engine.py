@@ -97,7 +97,7 @@ def attribute_batch(
     targets: Sequence[int],
     steps: int | str = 32,
     method: str = "gausslegendre",
-    derivative: str = "finite",
+    derivative: str = "exact",
     tolerance: float = 0.01,
     max_steps: int = 512,
     memory_budget_mb: int | None = None,

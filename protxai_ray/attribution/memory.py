@@ -34,7 +34,7 @@ class ModelShape:
 
 def model_shape(model: ModelAdapter) -> ModelShape:
     points = model.head_hook_points()
-    config = model.model.config
+    config = getattr(model.model, "config", None)
     width = int(getattr(config, "hidden_size", None) or getattr(config, "d_model", 0) or 0)
     if not width:
         width = points[0].num_heads * points[0].head_size

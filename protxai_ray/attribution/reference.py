@@ -81,7 +81,8 @@ def reference_attribution(
                 additional_forward_args=(input_ids, mask),
                 n_steps=steps,
                 method=method,
-                internal_batch_size=internal_batch_size,
+                # captum's minimum for conductance: pairs of consecutive nodes
+                internal_batch_size=None if internal_batch_size is None else max(2, internal_batch_size),
                 attribute_to_layer_input=point.use_input,
             )
             attr = (
