@@ -2,8 +2,8 @@
 
 Rule (DESIGN "an accession that occurs more than once in one ingest keeps its highest entry version"):
 the highest ``entry_version`` wins (a missing version ranks below any number); on a tie the later
-``modified`` date wins; on a full tie the first one read is kept, and if its content (sequence,
-features, EC, GO) differs from the other copy a note says so. The same rule covers an accession seen in
+``modified`` date wins; on a full tie the first one read is kept, with a note (saying whether the content —
+sequence, features, EC, GO — differs from the other copy). The same rule covers an accession seen in
 several TMbed files (no versions: the first is kept, differing copies are noted).
 """
 
@@ -103,4 +103,8 @@ def _keep(best: dict[str, ProteinEntry], entry: ProteinEntry, notes: list[str]) 
         notes.append(
             f"{entry.accession}: same version {entry.entry_version} in {current.source} and {entry.source} "
             f"with different content; kept the first"
+        )
+    else:
+        notes.append(
+            f"{entry.accession}: also in {entry.source} (same version and content); kept {current.source}"
         )

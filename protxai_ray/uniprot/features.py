@@ -156,9 +156,18 @@ JSON_TYPES: dict[str, str] = {
     "Transmembrane": "transmembrane",
     "Turn": "turn",
     "Zinc finger": "zinc_finger",
-    # Names of the 2019-2020 website search results (seen in partial records).
+    # 2019-2020 beta REST schema names that differ from the XML ones (P05067 in the shipped beta file:
+    # its 3 "Other domain of interest" are the flat DOMAINs E1, BPTI/Kunitz inhibitor, E2).
     "Post-translationally modified residue": "modified_residue",
+    "Other domain of interest": "domain",
+    "Other site of interest": "site",
+    "Sequence variation": "variant",
+    "Other binding site": "binding_site",  # pre-2022 "binding site" (P0DTR4: "Substrate")
 }
+
+CANONICAL_TYPES = (
+    frozenset(XML_TYPES.values()) | frozenset(FLAT_KEYS.values()) | frozenset(JSON_TYPES.values())
+)
 
 LEGACY_LIGAND_TYPES = frozenset({"metal_binding", "nucleotide_binding", "calcium_binding"})
 

@@ -53,6 +53,7 @@ def test_same_version_different_content_keeps_first_and_notes(tmp_path):
     assert any(accession in n and "different content" in n for n in collection.notes)
     same = collect_entries([str(a), str(a)])
     assert len(same.entries) == 1 and not any("different content" in n for n in same.notes)
+    assert any("same version and content" in n for n in same.notes)
 
 
 def test_unreadable_source_raises_or_is_recorded(tmp_path):
