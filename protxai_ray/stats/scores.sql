@@ -26,22 +26,32 @@ GROUP BY accession, layer, head;
 -- name: track_annotated
 -- Per protein x head x annotation: the relevance summed over the annotated positions, and how many
 -- annotated residues are among the K most relevant residues (K = annotated residues; ranks over
--- residues 1..length only, ties broken by position so the ranking is deterministic).
+-- residues 1..length only, ties broken by position so the ranking is deterministic). Each track is
+-- ordered once by an ordered list aggregate (a small sort per protein x head, cheaper than a window
+-- over all rows) and unnested with its rank.
 CREATE OR REPLACE TEMP TABLE {table} AS
-WITH ranked AS (
-    SELECT t.accession, t.layer, t.head, t.position, t.relevance::DOUBLE AS relevance,
-           row_number() OVER (PARTITION BY t.accession, t.layer, t.head
-                              ORDER BY t.relevance DESC, t.position) AS relevance_rank
+WITH ordered AS (
+    SELECT t.accession, t.layer, t.head,
+           list({'position': t.position, 'relevance': t.relevance::DOUBLE}
+                ORDER BY t.relevance DESC, t.position) AS by_relevance
     FROM ({track}) AS t
     JOIN stats_run_proteins AS p USING (accession)
     WHERE t.position BETWEEN 1 AND p.length
+      AND t.accession IN (SELECT accession FROM stats_annotation_sizes)
+    GROUP BY t.accession, t.layer, t.head
+),
+ranked AS (
+    SELECT accession, layer, head,
+           unnest(by_relevance) AS entry,
+           generate_subscripts(by_relevance, 1) AS relevance_rank
+    FROM ordered
 )
 SELECT r.accession, r.layer, r.head, m.annotation,
-       sum(r.relevance) AS annotated_sum,
+       sum(r.entry.relevance) AS annotated_sum,
        count(*) FILTER (WHERE r.relevance_rank <= s.n_annotated) AS top_k_annotated
 FROM ranked AS r
-JOIN stats_annotation_mask AS m USING (accession, position)
-JOIN stats_annotation_sizes AS s USING (accession, annotation)
+JOIN stats_annotation_mask AS m ON m.accession = r.accession AND m.position = r.entry.position
+JOIN stats_annotation_sizes AS s ON s.accession = m.accession AND s.annotation = m.annotation
 GROUP BY r.accession, r.layer, r.head, m.annotation;
 
 -- name: protein_scores

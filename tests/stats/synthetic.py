@@ -71,8 +71,12 @@ def write_synthetic_run(
     run_id: str = "run-synthetic",
     release: str = "2024_01",
     with_heads: bool = True,
+    quantum: float | None = None,
 ) -> SyntheticRun:
-    """Write the synthetic release and run into the store at ``uri``; returns the tables written."""
+    """Write the synthetic release and run into the store at ``uri``; returns the tables written.
+
+    ``quantum`` rounds every relevance to a multiple of it (ties within a protein's track).
+    """
     store = open_store(uri)
     rng = np.random.default_rng(seed)
     proteins, annotations, predictions, residues, head_parts = [], [], [], [], []
@@ -118,6 +122,9 @@ def write_synthetic_run(
         )
         conductance = rng.normal(size=(layers, heads, length + 2))
         conductance[PLANTED_LAYER, PLANTED_HEAD] += SIGNAL * active
+        if quantum:
+            conductance = np.round(conductance / quantum) * quantum
+            embedding = np.round(embedding / quantum) * quantum
         grid_layer, grid_head, grid_position = np.meshgrid(
             np.arange(layers), np.arange(heads), positions, indexing="ij"
         )

@@ -1,0 +1,63 @@
+"""`protxai stats --store S --run ID [--annotations a,b] [--classes c,d]`: the stats tables of a run.
+
+Computes them with DuckDB (``protxai_ray.stats.compute_stats``), writes them under
+``S/runs/run_id=ID/stats/`` and prints a short summary: cells tested, significant heads per class ×
+annotation, the top 5 heads per annotation, and notes on what was not testable.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from protxai_ray.stats import StatsSummary, compute_stats
+
+HELP = "compute the stats tables of a run (Wilcoxon/t-test enrichment per head, BH-FDR) with DuckDB"
+
+
+def _names(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    return [name.strip() for name in text.split(",") if name.strip()] or None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", required=True, help="store: local directory or s3://bucket/prefix")
+    parser.add_argument(
+        "--run", required=True, metavar="ID", help="run id (as printed by `protxai attribute`)"
+    )
+    parser.add_argument(
+        "--annotations",
+        help="comma-separated annotation types (feature types, or the controls hydrophobic, positive, "
+        "tm_hydrophobic, tm_positive); default: all",
+    )
+    parser.add_argument("--classes", help="comma-separated classes (predictions.target_name); default: all")
+
+
+def format_summary(summary: StatsSummary) -> str:
+    """The lines printed by the command."""
+    lines = [
+        f"run_id={summary.run_id} release={summary.release} proteins={summary.proteins} "
+        f"classes={len(summary.classes)} annotations={len(summary.annotations)}",
+        f"head cells tested: {summary.cells_tested} (not testable: {summary.cells_untestable})",
+        "significant heads (p_adj < 0.05) per class × annotation:",
+    ]
+    for (cls, annotation), count in sorted(summary.significant.items()):
+        lines.append(f"  {cls:<20} {annotation:<20} {count}")
+    for annotation, rows in summary.top_heads.items():
+        lines.append(f"top heads for {annotation}:")
+        for row in rows:
+            lines.append(
+                f"  class={row['class']} layer={row['layer']} head={row['head']} n={row['n']} "
+                f"statistic={row['statistic']:g} p={row['p']:.3g} p_adj={row['p_adj']:.3g} ({row['method']})"
+            )
+    lines += [f"note: {note}" for note in summary.notes]
+    lines += [f"wrote {path}" for path in summary.written]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    summary = compute_stats(
+        args.store, args.run, annotations=_names(args.annotations), classes=_names(args.classes)
+    )
+    print(format_summary(summary))
+    return 0
