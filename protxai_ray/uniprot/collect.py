@@ -9,7 +9,7 @@ several TMbed files (no versions: the first is kept, differing copies are noted)
 
 from __future__ import annotations
 
-import os
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -42,9 +42,13 @@ def _progress_bar(source: str, enabled: bool):
         return None
     from tqdm import tqdm
 
-    total = os.path.getsize(source) if os.path.isfile(source) else None
     name = source.rsplit("/", 1)[-1]
-    return tqdm(total=total, unit="B", unit_scale=True, desc=name, leave=False)
+    return tqdm(total=None, unit="B", unit_scale=True, desc=name, leave=False)
+
+
+def _set_total(bar, total: int | None) -> None:
+    bar.total = total
+    bar.refresh()
 
 
 def collect_entries(
@@ -62,7 +66,13 @@ def collect_entries(
     for source in sources:
         bar = _progress_bar(source, progress)
         try:
-            items = list(read_entries(source, on_bytes=bar.update if bar is not None else None))
+            items = list(
+                read_entries(
+                    source,
+                    on_bytes=bar.update if bar is not None else None,
+                    on_size=functools.partial(_set_total, bar) if bar is not None else None,
+                )
+            )
         except InvalidSource as exc:
             if not skip_unreadable:
                 raise

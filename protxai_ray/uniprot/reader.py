@@ -45,13 +45,18 @@ def detect_format(source: str) -> str:
 
 
 def read_entries(
-    source: str, on_bytes: Callable[[int], None] | None = None
+    source: str,
+    on_bytes: Callable[[int], None] | None = None,
+    on_size: Callable[[int | None], None] | None = None,
 ) -> Iterator[ProteinEntry | RejectedEntry]:
     """Stream the entries of one source, good ones as ProteinEntry, bad ones as RejectedEntry.
 
-    ``on_bytes(n)`` receives the number of source bytes read, chunk by chunk (progress bars).
+    For progress bars: ``on_size(total)`` is called once with the source's size in bytes (None when the
+    server does not say), then ``on_bytes(n)`` with each chunk of source bytes read.
     """
     opened = open_source(source, on_bytes)
+    if on_size is not None:
+        on_size(opened.size)
     try:
         fmt = sniff_format(opened.stream, source)
         label = source_label(source, fmt)

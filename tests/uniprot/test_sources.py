@@ -94,6 +94,16 @@ def test_http_source(http_root):
         list(read_entries(f"{base}/absent.xml"))
 
 
+def test_progress_callbacks_count_source_bytes(http_root):
+    root, base = http_root
+    packed = gzip.compress(JSON.read_bytes())
+    (root / "entries.json.gz").write_bytes(packed)
+    sizes, chunks = [], []
+    entries = list(read_entries(f"{base}/entries.json.gz", on_bytes=chunks.append, on_size=sizes.append))
+    assert len(entries) == 56
+    assert sizes == [len(packed)] and sum(chunks) == len(packed)
+
+
 def test_s3_source(s3_store, s3_env):
     bucket = s3_store[len("s3://") :].split("/", 1)[0]
     client = boto3.client("s3", endpoint_url=s3_env["AWS_ENDPOINT_URL"], region_name=s3_env["AWS_REGION"])
