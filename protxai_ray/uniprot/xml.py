@@ -1,8 +1,9 @@
 """UniProt XML (``<uniprot xmlns="http://uniprot.org/uniprot">``), streamed entry by entry.
 
 ``iterparse`` hands over each finished ``<entry>``; it is converted and cleared and the root is
-emptied, so memory stays at one entry whatever the file size. Malformed XML stops the file: the
-entries before the break come out, then one RejectedEntry says where the XML broke.
+emptied, so memory stays at one entry whatever the file size. Malformed XML stops the file (an XML
+parser cannot resynchronise on a non-seekable stream): the entries before the break come out, then one
+RejectedEntry says where the XML broke and that the rest of the file was not read.
 """
 
 from __future__ import annotations
@@ -156,4 +157,6 @@ def parse_xml(stream: BinaryIO, source: str) -> Iterator[ProteinEntry | Rejected
         if root is None:
             raise InvalidSource(source, f"not well-formed XML: {exc}") from exc
         after = f" after entry {last}" if last else " before the first complete entry"
-        yield RejectedEntry(source, None, f"malformed or truncated XML{after}: {exc}")
+        yield RejectedEntry(
+            source, None, f"malformed or truncated XML{after}: {exc}; the rest of the file is not read"
+        )
