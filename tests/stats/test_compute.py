@@ -120,3 +120,24 @@ def test_class_with_one_protein_is_not_testable(tmp_path):
     assert all(r["p_adj"] is None or not math.isnan(r["p_adj"]) for r in rows)
     assert any("EC 2" in note and "< 2" in note for note in summary.notes)
     assert summary.written == []  # a bare connection: nothing written without a store
+
+
+def test_saved_queries_run_on_the_written_tables(synthetic):
+    from protxai_ray.stats.saved_queries import saved_queries, saved_query
+
+    compute_stats(synthetic.store.uri, synthetic.run_id, annotations=["active_site", "binding_site"])
+    con = connect(synthetic.store)
+    params = {
+        "run_id": synthetic.run_id,
+        "annotation": "active_site",
+        "layer": PLANTED_LAYER,
+        "head": PLANTED_HEAD,
+    }
+    results = {name: con.execute(saved_query(name, **params)).fetchall() for name in saved_queries()}
+    assert results["top_heads_for_annotation"][0][1:3] == (PLANTED_LAYER, PLANTED_HEAD)
+    assert len(results["proteins_most_aligned_with_annotation"]) == 20
+    assert results["proteins_most_aligned_with_annotation"][0][2] > 0.3  # planted head: high r on top
+    assert {row[0] for row in results["embedding_enrichment_per_class"]} == {"EC 1", "EC 2"}
+    assert sum(row[2] for row in results["significant_heads_per_layer"]) == 2
+    with pytest.raises(KeyError, match="no saved query"):
+        saved_query("nope")
