@@ -31,14 +31,29 @@ def build_masks(
     con.execute(query("masks.sql", "annotation_sizes"))
 
 
-def build_scores(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """stats_{head,residue}_totals and stats_protein_{head,residue}_scores."""
+def protein_batches(con: duckdb.DuckDBPyConnection, proteins_per_batch: int) -> list[tuple[str, str]]:
+    """Contiguous accession ranges (first, last) of at most ``proteins_per_batch`` run proteins."""
+    accessions = [
+        row[0] for row in con.execute("SELECT accession FROM stats_run_proteins ORDER BY 1").fetchall()
+    ]
+    return [
+        (accessions[i], accessions[min(i + proteins_per_batch, len(accessions)) - 1])
+        for i in range(0, len(accessions), proteins_per_batch)
+    ]
+
+
+def build_scores(con: duckdb.DuckDBPyConnection, run_id: str, proteins_per_batch: int = 64) -> None:
+    """stats_{head,residue}_totals and stats_protein_{head,residue}_scores, one protein batch at a time
+    (64 ProtBert-sized proteins ≈ 11 M head rows per batch)."""
+    batches = protein_batches(con, proteins_per_batch)
     for level, track_name in _LEVELS.items():
         track = query("scores.sql", track_name)
         totals, annotated = f"stats_{level}_totals", f"stats_{level}_annotated"
         for name, table in (("track_totals", totals), ("track_annotated", annotated)):
-            sql = query("scores.sql", name).replace("{table}", table).replace("{track}", track)
-            con.execute(sql, {"run_id": run_id})
+            sql = query("scores.sql", name).replace("{track}", track)
+            for index, (first, last) in enumerate(batches):
+                into = f"CREATE OR REPLACE TEMP TABLE {table} AS " if index == 0 else f"INSERT INTO {table} "
+                con.execute(into + sql, {"run_id": run_id, "first": first, "last": last})
         sql = (
             query("scores.sql", "protein_scores")
             .replace("{table}", f"stats_protein_{level}_scores")

@@ -130,6 +130,7 @@ def compute_stats(
     *,
     release: str | None = None,
     store=None,
+    proteins_per_batch: int = 64,
 ) -> StatsSummary:
     """Compute (and, given a store, write) the stats tables of run ``run_id``.
 
@@ -137,7 +138,8 @@ def compute_stats(
     written to), or a DuckDB connection with the store views (written to ``store`` if given, else only
     returned in ``summary.tables``). ``annotations``/``classes`` restrict the annotation types (feature
     types or controls hydrophobic, positive, tm_hydrophobic, tm_positive) and classes; None = all.
-    ``release`` defaults to the run's manifest release. Raises RunError for an unknown run, a run
+    ``release`` defaults to the run's manifest release. Tracks are scored ``proteins_per_batch``
+    proteins at a time (bounds DuckDB's memory; the results do not depend on it). Raises RunError for an unknown run, a run
     without heads, or a requested class the run does not have.
     """
     if isinstance(con_or_store, duckdb.DuckDBPyConnection):
@@ -164,7 +166,7 @@ def compute_stats(
         for r in con.execute("SELECT DISTINCT annotation FROM stats_annotation_sizes ORDER BY 1").fetchall()
     ]
     annotation_types = annotations or found
-    build_scores(con, run_id)
+    build_scores(con, run_id, proteins_per_batch)
     run_tests(con, annotation_types)
     tables = result_tables(con, run_id)
     summary = StatsSummary(

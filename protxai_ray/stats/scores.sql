@@ -1,21 +1,22 @@
 -- Per protein x head x annotation scores (DESIGN.md "Statistics"). A "track" is one relevance value per
 -- position 0..length+1 of one protein: a head's conductance (heads) or the embedding IG (residues, with
 -- layer = head = -1 inside these statements). {track} is replaced by head_track or residue_track.
+-- Tracks are read one batch of proteins at a time (accessions $first..$last, a contiguous range so
+-- Parquet row groups outside it are skipped): memory stays bounded by the batch, whatever the run size.
 
 -- name: head_track
 SELECT h.accession, h.layer, h.head, h.position, h.relevance
 FROM heads AS h SEMI JOIN stats_run_proteins AS p ON p.accession = h.accession
-WHERE h.run_id = $run_id
+WHERE h.run_id = $run_id AND h.accession BETWEEN $first AND $last
 
 -- name: residue_track
 SELECT r.accession, -1::SMALLINT AS layer, -1::SMALLINT AS head, r.position, r.relevance
 FROM residues AS r SEMI JOIN stats_run_proteins AS p ON p.accession = r.accession
-WHERE r.run_id = $run_id
+WHERE r.run_id = $run_id AND r.accession BETWEEN $first AND $last
 
 -- name: track_totals
 -- Per protein x head over all length + 2 positions: n, relevance_sum (the head's total relevance, used
 -- by the positivity test), and the population standard deviation (DuckDB's streaming, stable form).
-CREATE OR REPLACE TEMP TABLE {table} AS
 SELECT accession, layer, head,
        count(*) AS n_positions,
        sum(relevance::DOUBLE) AS relevance_sum,
@@ -29,7 +30,6 @@ GROUP BY accession, layer, head;
 -- residues 1..length only, ties broken by position so the ranking is deterministic). Each track is
 -- ordered once by an ordered list aggregate (a small sort per protein x head, cheaper than a window
 -- over all rows) and unnested with its rank.
-CREATE OR REPLACE TEMP TABLE {table} AS
 WITH ordered AS (
     SELECT t.accession, t.layer, t.head,
            list({'position': t.position, 'relevance': t.relevance::DOUBLE}

@@ -147,7 +147,7 @@ def _reference_rra(relevance: np.ndarray, mask: np.ndarray) -> float:
 
 def test_scores_match_pointbiserialr_and_reference_rra(tmp_path):
     run = write_synthetic_run(str(tmp_path / "store"), n_proteins=10, layers=2, heads=3, quantum=0.25, seed=5)
-    summary = compute_stats(connect(run.store), run.run_id)
+    summary = compute_stats(connect(run.store), run.run_id, proteins_per_batch=3)  # several batches
     heads = run.heads.to_pandas()
     residues = run.residues.to_pandas()
     scores = (
