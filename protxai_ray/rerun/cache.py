@@ -12,7 +12,7 @@ its EC/GO sets). Attributions depend on nothing else, so:
   *new* EC/GO sets, i.e. only label changes that change the model's target cause recomputation.
 
 A protein the parent run recorded as a failure (e.g. longer than the model's positions) keeps that
-failure when its sequence and, for ``target=label``, its EC/GO sets are unchanged.
+failure when its sequence and, for ``target=label``, the class resolved from its EC/GO are unchanged.
 
 Hits prefer the same accession; another accession with the same sequence (CRC64) and target also hits
 (its rows are copied under the new accession).
@@ -64,15 +64,15 @@ def plan_reuse(
     proteins: pa.Table,
     parent_predictions: pa.Table,
     parent_failures: pa.Table,
-    label_changed: set[str],
+    previous_proteins: pa.Table,
     resolve: Resolver | None,
 ) -> CachePlan:
     """Decide, per protein of the new release, reuse or re-attribute.
 
     ``proteins``: the new release's (accession, crc64, ec, go); ``parent_predictions``: the parent run's
-    (accession, crc64, target_index); ``parent_failures``: its (accession, crc64); ``label_changed``:
-    accessions whose EC or GO set changed since the parent's release; ``resolve`` maps (ec, go) to the
-    target class (needed for ``target=label`` only).
+    (accession, crc64, target_index); ``parent_failures``: its (accession, crc64); ``previous_proteins``:
+    the parent release's (accession, ec, go); ``resolve`` maps (ec, go) to the target class (needed for
+    ``target=label`` only).
     """
     plan = CachePlan()
     rows = proteins.select(["accession", "crc64", "ec", "go"]).to_pydict()
@@ -87,14 +87,22 @@ def plan_reuse(
     fcols = parent_failures.select(["accession", "crc64"]).to_pydict()
     failed = set(zip(fcols["accession"], fcols["crc64"], strict=True))
     by_label = current_key.target == "label"
+    old_class: dict[str, int | None] = {}
+    if by_label and resolve is not None:
+        failed_accessions = {acc for acc, _ in failed}
+        prev = previous_proteins.select(["accession", "ec", "go"]).to_pydict()
+        for acc, ec, go in zip(prev["accession"], prev["ec"], prev["go"], strict=True):
+            if acc in failed_accessions:  # the class the parent's failure was for
+                old_class[acc] = resolve(list(ec or []), list(go or []))
     for acc, crc, ec, go in zip(accessions, rows["crc64"], rows["ec"], rows["go"], strict=True):
         candidates = by_crc.get(crc, {})
+        wanted = None
         if by_label:
             wanted = resolve(list(ec or []), list(go or [])) if resolve is not None else None
             candidates = {a: t for a, t in candidates.items() if wanted is not None and t == wanted}
         if candidates:
             plan.reuse[acc] = acc if acc in candidates else min(candidates)
-        elif (acc, crc) in failed and not (by_label and acc in label_changed):
+        elif (acc, crc) in failed and (not by_label or old_class.get(acc, -2) == wanted):
             plan.reuse_failures[acc] = acc
         else:
             plan.attribute.append(acc)

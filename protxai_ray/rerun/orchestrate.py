@@ -93,16 +93,28 @@ def _existing_rerun(all_runs: dict[str, dict], release: str, parent: dict) -> tu
         if manifest.get("release") != release or not _same_settings(manifest, parent):
             continue
         if _is_complete(manifest):
-            complete = run_id
+            # prefer this parent's own re-run over, e.g., a from-scratch run of the same release
+            if complete is None or manifest.get("parent_run") == parent.get("run_id"):
+                complete = run_id
         elif manifest.get("parent_run") is not None:
             unfinished = run_id
     return complete, unfinished
 
 
 def _read_sources(sources: tuple[str, ...]):
+    import requests
+    import urllib3
+
     from protxai_ray.uniprot.collect import collect_entries
 
-    collection = collect_entries(list(sources))
+    try:
+        collection = collect_entries(list(sources))
+    except (OSError, EOFError, ValueError, urllib3.exceptions.HTTPError, requests.RequestException) as exc:
+        # e.g. a download cut short (Content-Length not reached) surfaces from urllib3 mid-parse
+        reason = " ".join(str(exc).split())[:200]
+        raise InvalidSource(
+            ", ".join(sources), f"unreadable or truncated: {type(exc).__name__}: {reason}"
+        ) from exc
     if not collection.entries:
         reasons = "; ".join(str(r) for r in collection.rejected[:3])
         raise InvalidSource(
@@ -116,7 +128,7 @@ def _label_resolver(parent: dict):
     from types import SimpleNamespace
 
     from protxai_ray.errors import ProtxaiError
-    from protxai_ray.models.targets import resolve_target
+    from protxai_ray.pipeline.shards import resolve_target  # exactly what the pipeline's actors call
 
     labels = SimpleNamespace(label_names=list((parent.get("model") or {}).get("label_names") or []))
     target = parent.get("target")
@@ -166,7 +178,7 @@ def _pipeline_config(config: RerunConfig, parent_id: str, parent: dict, release:
         target=parent["target"],
         actors=config.actors,
         num_gpus=config.num_gpus,
-        shard_size=config.shard_size or int(parent.get("shard_size") or 256),
+        shard_size=config.shard_size or int((parent.get("inputs") or {}).get("shard_size") or 256),
         ray_address=config.ray_address,
         run_id=run_id,
         accessions=tuple(todo),
@@ -208,29 +220,21 @@ def run_rerun(config: RerunConfig) -> RerunResult:
             return RerunResult("up_to_date", release, run_id=done, parent_run=parent_id)
         collection = _read_sources(config.sources)  # everything parsed before anything is written
         previous = parent["release"]
-        old_states = states_from_tables(
-            read_release(store, previous, "proteins"), read_release(store, previous, "annotations")
-        )
+        previous_proteins = read_release(store, previous, "proteins")
+        old_states = states_from_tables(previous_proteins, read_release(store, previous, "annotations"))
         changes = diff_releases(old_states, states_from_entries(collection.entries), release, previous)
         write_release(store, release, collection, sources=list(config.sources))
         write_parquet_atomic(store, f"{release_dir(release)}/{CHANGES_FILE}", changes, RELEASE_CHANGES)
         counts = change_counts(changes)
 
         proteins = read_release(store, release, "proteins")
-        label_changed = {
-            acc
-            for acc, flag in zip(
-                changes["accession"].to_pylist(), changes["label_changed"].to_pylist(), strict=True
-            )
-            if flag
-        }
         plan = plan_reuse(
             RunKey.of_manifest(parent),
             _current_key(parent),
             proteins,
             _run_table(store, parent_id, parent, "predictions", PREDICTIONS),
             _run_table(store, parent_id, parent, "failures", FAILURES),
-            label_changed,
+            previous_proteins,
             _label_resolver(parent) if parent.get("target") == "label" else None,
         )
         run_id = config.run_id or unfinished or _new_run_id()

@@ -19,6 +19,10 @@ class _Handler(SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:  # keep test output clean
         pass
 
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self.mirror.downloads += 1
+        super().do_GET()
+
     def end_headers(self) -> None:
         if self.mirror.release:
             self.send_header("X-UniProt-Release", self.mirror.release)
@@ -38,7 +42,7 @@ class UniProtMirror:
         self.root = Path(root)
         self.release = release
         self.truncate: dict[str, int] = {}
-        self.requests = 0
+        self.downloads = 0  # GET requests (HEAD requests are not counted)
         handler = type("Handler", (_Handler,), {"mirror": self})
         self.server = ThreadingHTTPServer(
             ("127.0.0.1", 0), functools.partial(handler, directory=str(self.root))
