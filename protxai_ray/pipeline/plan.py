@@ -67,7 +67,7 @@ def filter_proteins(
         con = duckdb.connect()
         try:
             con.register("proteins", table)
-            table = con.execute(f"SELECT * FROM proteins WHERE {where}").fetch_arrow_table()
+            table = con.execute(f"SELECT * FROM proteins WHERE {where}").to_arrow_table()
         except duckdb.Error as exc:
             raise RunError(f"--where {where!r}: {str(exc).splitlines()[0]}") from exc
         finally:

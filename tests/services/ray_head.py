@@ -9,10 +9,12 @@ Token authentication is disabled explicitly (``RAY_AUTH_MODE=disabled``) for loo
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -44,6 +46,7 @@ class RayHead:
     port: int = 0
     dashboard_port: int = 0
     process: subprocess.Popen | None = None
+    temp_dir: str | None = None
 
     @property
     def address(self) -> str:
@@ -53,7 +56,17 @@ class RayHead:
     def dashboard(self) -> str:
         return f"http://127.0.0.1:{self.dashboard_port}"
 
-    def start(self, timeout: float = 90.0) -> None:
+    def start(self, timeout: float = 150.0, attempts: int = 2) -> None:
+        """Start the head; on a loaded machine a sub-process may time out once, so try again."""
+        for attempt in range(attempts):
+            try:
+                return self._start_once(timeout)
+            except RuntimeError:
+                self.stop()
+                if attempt == attempts - 1:
+                    raise
+
+    def _start_once(self, timeout: float) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port, self.dashboard_port = free_port(), free_port()
         ray_bin = Path(sys.executable).parent / "ray"
@@ -68,10 +81,17 @@ class RayHead:
             f"--dashboard-port={self.dashboard_port}",
             f"--dashboard-agent-listen-port={free_port()}",
             f"--ray-client-server-port={free_port()}",
+            # every port explicit: other Rays on the machine (parallel test sessions) must not collide
+            f"--dashboard-agent-grpc-port={free_port()}",
+            f"--metrics-export-port={free_port()}",
+            f"--runtime-env-agent-port={free_port()}",
+            f"--node-manager-port={free_port()}",
+            f"--object-manager-port={free_port()}",
             f"--num-cpus={self.num_cpus}",
             "--num-gpus=0",
             "--disable-usage-stats",
-            f"--temp-dir={self.workdir / 'ray'}",
+            # short: Ray's AF_UNIX socket paths under it must stay below 108 bytes
+            f"--temp-dir={self._temp_dir()}",
         ]
         log = open(self.workdir / "ray-head.out", "ab")
         self.process = subprocess.Popen(
@@ -84,8 +104,12 @@ class RayHead:
             if self._ready():
                 return
             time.sleep(0.5)
-        self.stop()
         raise RuntimeError(f"ray head not ready after {timeout}s; see {self.workdir / 'ray-head.out'}")
+
+    def _temp_dir(self) -> str:
+        if self.temp_dir is None:
+            self.temp_dir = tempfile.mkdtemp(prefix="rayh-", dir="/tmp")
+        return self.temp_dir
 
     def _ready(self) -> bool:
         try:
@@ -123,3 +147,6 @@ class RayHead:
         except ProcessLookupError:
             pass
         self.process = None
+        if self.temp_dir:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+            self.temp_dir = None

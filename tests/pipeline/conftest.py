@@ -1,0 +1,164 @@
+"""Shared set-up of the pipeline tests: one S3 store holding a real release, one tiny model, one Ray head.
+
+Every run in these tests uses its own run id on the same store, so the release is ingested once and
+the Ray head (started on free loopback ports, token auth disabled) is started once per session.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from tests.conftest import PROJECT_ROOT, UNIPROT_DATA
+from tests.services.ray_head import RayHead, venv_env
+
+RELEASE = "2024_01"
+WHERE = "length < 150"  # 76 real proteins; those over the model's 140 residues become failures
+MAX_RESIDUES = 140
+SHARD_SIZE = 8
+STEPS = 8
+
+
+@pytest.fixture(scope="session")
+def aws_env(seaweed) -> dict[str, str]:
+    """The test server's AWS_* variables, set for the whole pipeline session (drivers, Ray head)."""
+    env = seaweed.env()
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    yield env
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def release_store(seaweed, aws_env) -> str:
+    """``s3://…/store`` holding release 2024_01 ingested from a real UniProt XML file."""
+    from protxai_ray.store.fs import Store
+    from protxai_ray.store.releases import write_release
+    from protxai_ray.uniprot.collect import collect_entries
+
+    bucket = f"protxai-pipeline-{os.getpid()}"
+    seaweed.create_bucket(bucket)
+    uri = f"s3://{bucket}/store"
+    collection = collect_entries([str(UNIPROT_DATA / "xml" / "entries_01.xml")])
+    write_release(Store(uri), RELEASE, collection)
+    return uri
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    """A random-weight BERT classifier: 2 layers, 4 heads, hidden 32, at most 140 residues."""
+    from protxai_ray.models.random_init import write_random_model
+
+    return write_random_model(
+        tmp_path_factory.mktemp("model") / "bert",
+        model_type="bert",
+        num_layers=2,
+        num_heads=4,
+        hidden=32,
+        max_positions=MAX_RESIDUES + 2,
+        seed=7,
+    )
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory, aws_env) -> RayHead:
+    """A local Ray head (2 CPUs) whose workers see the S3 test server; stopped by pid at the end."""
+    head = RayHead(tmp_path_factory.mktemp("ray-head"), num_cpus=2, env_extra=dict(aws_env))
+    head.start()
+    yield head
+    head.stop()
+
+
+def base_config(store: str, model: Path, run_id: str, **changes):
+    from protxai_ray.pipeline import RunConfig
+
+    settings = dict(
+        store=store,
+        release=RELEASE,
+        model=str(model),
+        target="argmax",
+        steps=STEPS,
+        actors=2,
+        shard_size=SHARD_SIZE,
+        where=WHERE,
+        run_id=run_id,
+        progress=False,
+    )
+    settings.update(changes)
+    return RunConfig(**settings)
+
+
+def cli_args(store: str, model: Path, run_id: str, address: str) -> list[str]:
+    return [
+        "attribute",
+        "--store",
+        store,
+        "--release",
+        RELEASE,
+        "--model",
+        str(model),
+        "--target",
+        "argmax",
+        "--steps",
+        str(STEPS),
+        "--actors",
+        "2",
+        "--shard-size",
+        str(SHARD_SIZE),
+        "--where",
+        WHERE,
+        "--run-id",
+        run_id,
+        "--ray-address",
+        address,
+        "--no-progress",
+    ]
+
+
+def start_driver(store: str, model: Path, run_id: str, address: str, log: Path) -> subprocess.Popen:
+    """``protxai attribute`` as a separate driver process in its own process group (killable as a unit)."""
+    cmd = [sys.executable, "-m", "protxai_ray.cli", *cli_args(store, model, run_id, address)]
+    handle = open(log, "ab")
+    return subprocess.Popen(
+        cmd, cwd=PROJECT_ROOT, env=venv_env(), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def run_rows(store: str, run_id: str) -> dict[str, pa.Table]:
+    """The committed rows of a run, without the run_id column, in a fixed order (for equality checks)."""
+    from protxai_ray.store.duck import connect
+
+    con: duckdb.DuckDBPyConnection = connect(store)
+    order = {
+        "predictions": "accession",
+        "residues": "accession, position",
+        "heads": "accession, layer, head, position",
+        "failures": "accession",
+    }
+    out = {}
+    for table, keys in order.items():
+        out[table] = con.execute(
+            f"SELECT * EXCLUDE (run_id) FROM {table} WHERE run_id = ? ORDER BY {keys}", [run_id]
+        ).to_arrow_table()
+    con.close()
+    return out
+
+
+def assert_same_rows(store: str, run_id: str, reference: dict[str, pa.Table]) -> None:
+    """0 rows lost, 0 duplicated, identical values."""
+    rows = run_rows(store, run_id)
+    for table, expected in reference.items():
+        assert rows[table].num_rows == expected.num_rows, (
+            f"{table}: {rows[table].num_rows} != {expected.num_rows}"
+        )
+        assert rows[table].equals(expected), f"{table} differs from the undisturbed run"
