@@ -1,0 +1,1 @@
+"""Training of the shipped demo classifiers (membrane, its shuffled-label control, EC level 1)."""

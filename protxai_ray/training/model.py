@@ -1,0 +1,128 @@
+"""The demo classifier: a small ProtBert-shaped BERT built from scratch, its tokens, and its saved directory.
+
+Tokens follow ProtBert's vocabulary exactly as the bert adapter encodes them: [CLS] + one token per residue
+(upper-case; U Z O B become X) + [SEP], [PAD] = 0. Position embeddings are fixed sinusoids (frozen), so a
+model trained on cropped windows still sees sensible positions on longer proteins at attribution time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from transformers import BertConfig, BertForSequenceClassification
+
+from protxai_ray.errors import InvalidSequence
+
+VOCAB_PATH = Path(__file__).resolve().parents[1] / "models" / "vocab" / "protbert_vocab.txt"
+RARE_TO_X = str.maketrans({"U": "X", "Z": "X", "O": "X", "B": "X"})
+
+
+def load_vocab() -> dict[str, int]:
+    """ProtBert's 30-token vocabulary, token -> id."""
+    tokens = [line.strip() for line in VOCAB_PATH.read_text().splitlines() if line.strip()]
+    return {token: i for i, token in enumerate(tokens)}
+
+
+VOCAB = load_vocab()
+PAD_ID, CLS_ID, SEP_ID = VOCAB["[PAD]"], VOCAB["[CLS]"], VOCAB["[SEP]"]
+
+
+def encode_residues(sequence: str, accession: str = "?") -> list[int]:
+    """Token ids of the residues only (no [CLS]/[SEP]): one id per residue."""
+    residues = sequence.upper().translate(RARE_TO_X)
+    try:
+        return [VOCAB[r] for r in residues]
+    except KeyError as exc:
+        raise InvalidSequence(accession, f"non-protein letter {exc.args[0]!r}") from None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture of the demo classifier."""
+
+    layers: int = 4
+    heads: int = 8
+    hidden: int = 128
+    intermediate: int = 256
+    max_residues: int = 1024
+    dropout: float = 0.1
+    # N(0, 1) (torch's nn.Embedding default) instead of BERT's N(0, 0.02): residue identity then dominates the
+    # first LayerNorm and training leaves the constant-prediction plateau far sooner (measured: ~80 vs >300 steps).
+    word_init_std: float = 1.0
+
+
+def sinusoid_table(positions: int, width: int) -> torch.Tensor:
+    """``float32[positions, width]`` fixed sinusoidal position codes (Vaswani et al.), amplitude 0.1."""
+    pos = torch.arange(positions, dtype=torch.float32)[:, None]
+    freq = torch.exp(-math.log(10000.0) * torch.arange(0, width, 2, dtype=torch.float32) / width)
+    table = torch.zeros(positions, width)
+    table[:, 0::2] = torch.sin(pos * freq)
+    table[:, 1::2] = torch.cos(pos * freq)
+    return table * 0.1
+
+
+def build_classifier(spec: ModelSpec, label_names: list[str], seed: int) -> BertForSequenceClassification:
+    """A freshly initialised (seeded) BERT sequence classifier with frozen sinusoidal positions."""
+    config = BertConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=spec.hidden,
+        num_hidden_layers=spec.layers,
+        num_attention_heads=spec.heads,
+        intermediate_size=spec.intermediate,
+        max_position_embeddings=spec.max_residues + 2,
+        hidden_dropout_prob=spec.dropout,
+        attention_probs_dropout_prob=spec.dropout,
+        pad_token_id=PAD_ID,
+        type_vocab_size=2,
+        num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)),
+        label2id={name: i for i, name in enumerate(label_names)},
+    )
+    torch.manual_seed(seed)
+    model = BertForSequenceClassification(config)
+    positions = model.bert.embeddings.position_embeddings
+    with torch.no_grad():
+        generator = torch.Generator().manual_seed(seed)
+        model.bert.embeddings.word_embeddings.weight.normal_(0.0, spec.word_init_std, generator=generator)
+        model.bert.embeddings.word_embeddings.weight[PAD_ID].zero_()
+        positions.weight.copy_(sinusoid_table(*positions.weight.shape))
+    positions.weight.requires_grad_(False)
+    return model
+
+
+def batch_tensors(token_rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``long[B, T]`` input ids ([CLS] residues [SEP], right-padded) and attention mask from residue ids."""
+    width = max(len(row) for row in token_rows) + 2
+    ids = torch.full((len(token_rows), width), PAD_ID, dtype=torch.long)
+    mask = torch.zeros((len(token_rows), width), dtype=torch.long)
+    for i, row in enumerate(token_rows):
+        ids[i, : len(row) + 2] = torch.tensor([CLS_ID, *row, SEP_ID])
+        mask[i, : len(row) + 2] = 1
+    return ids, mask
+
+
+def save_model_dir(
+    model: BertForSequenceClassification, out_dir: str | Path, label_names: list[str], card: str, extra: dict
+) -> Path:
+    """Write config.json, model.safetensors, vocab.txt, label_map.json, MODEL_CARD.md into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("*.bin"):
+        stale.unlink()
+    model.config._attn_implementation = "eager"  # attribution hooks read per-head context; keep it plain
+    model.save_pretrained(out, safe_serialization=True)
+    for stale in out.glob("*.bin"):
+        stale.unlink()
+    (out / "vocab.txt").write_text(VOCAB_PATH.read_text())
+    label_map = {"label_names": list(label_names), **extra}
+    (out / "label_map.json").write_text(json.dumps(label_map, indent=2) + "\n")
+    (out / "MODEL_CARD.md").write_text(card)
+    return out
+
+
+def spec_dict(spec: ModelSpec) -> dict:
+    return asdict(spec)
