@@ -79,6 +79,15 @@ def ray_head(tmp_path_factory, aws_env) -> RayHead:
     head.stop()
 
 
+@pytest.fixture(scope="session")
+def reference_run(release_store, model_dir, ray_head):
+    """An undisturbed run (2 actors on the head): (config, summary), the reference for fault tests."""
+    from protxai_ray.pipeline import run_attribution
+
+    config = base_config(release_store, model_dir, "reference-run", ray_address=ray_head.address)
+    return config, run_attribution(config)
+
+
 def base_config(store: str, model: Path, run_id: str, **changes):
     from protxai_ray.pipeline import RunConfig
 

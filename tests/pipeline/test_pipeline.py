@@ -22,10 +22,8 @@ from tests.services.ray_head import venv_env
 
 
 @pytest.fixture(scope="module")
-def finished_run(release_store, model_dir, ray_head):
-    config = base_config(release_store, model_dir, "e2e-run", ray_address=ray_head.address)
-    summary = run_attribution(config)
-    return config, summary
+def finished_run(reference_run):
+    return reference_run
 
 
 def _object_versions(store: str, run_id: str) -> dict[str, tuple]:
