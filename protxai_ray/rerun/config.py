@@ -44,6 +44,7 @@ class RerunResult:
     reused: int = 0  # proteins whose rows were copied from the parent run
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase (also in the manifest)
 
     def message(self) -> str:
         if self.status == "up_to_date":

@@ -214,10 +214,12 @@ def run_rerun(config: RerunConfig) -> RerunResult:
         return RerunResult("new_release", release, parent_run=parent_id)
 
     with StoreLock(store.uri, f"rerun-release={release}", ttl_s=config.lock_ttl_s):
-        # Another scheduled run may have finished this release while we waited for nothing: look again.
+        # Another scheduled run may have finished this release between our first look and the lock.
         done, unfinished = _existing_rerun(_manifests(manifests), release, parent)
         if done is not None:
             return RerunResult("up_to_date", release, run_id=done, parent_run=parent_id)
+        timings: dict[str, float] = {}
+        tick = time.perf_counter()
         collection = _read_sources(config.sources)  # everything parsed before anything is written
         previous = parent["release"]
         previous_proteins = read_release(store, previous, "proteins")
@@ -226,6 +228,7 @@ def run_rerun(config: RerunConfig) -> RerunResult:
         write_release(store, release, collection, sources=list(config.sources))
         write_parquet_atomic(store, f"{release_dir(release)}/{CHANGES_FILE}", changes, RELEASE_CHANGES)
         counts = change_counts(changes)
+        tick = _lap(timings, "ingest_and_diff_s", tick)
 
         proteins = read_release(store, release, "proteins")
         plan = plan_reuse(
@@ -238,10 +241,13 @@ def run_rerun(config: RerunConfig) -> RerunResult:
             _label_resolver(parent) if parent.get("target") == "label" else None,
         )
         run_id = config.run_id or unfinished or _new_run_id()
+        tick = _lap(timings, "cache_plan_s", tick)
         from protxai_ray.pipeline import run_attribution
 
         run_attribution(_pipeline_config(config, parent_id, parent, release, run_id, plan.attribute))
+        tick = _lap(timings, "attribute_s", tick)
         reuse_entries = copy_reused(store, parent_id, parent, run_id, plan.reuse, plan.reuse_failures)
+        tick = _lap(timings, "copy_reused_s", tick)
         rerun_block = {
             "complete": False,
             "parent_run": parent_id,
@@ -255,7 +261,8 @@ def run_rerun(config: RerunConfig) -> RerunResult:
         }
         _commit_reuse(manifests, run_id, parent_id, reuse_entries, rerun_block)
         _compute_stats(store.uri, run_id)
-        _mark_complete(manifests, run_id)
+        _lap(timings, "stats_s", tick)
+        _mark_complete(manifests, run_id, timings)
 
     return RerunResult(
         "done",
@@ -267,6 +274,7 @@ def run_rerun(config: RerunConfig) -> RerunResult:
         reused=len(plan.reuse) + len(plan.reuse_failures),
         seconds=time.perf_counter() - started,
         notes=list(collection.notes) + [str(r) for r in collection.rejected],
+        timings=timings,
     )
 
 
@@ -279,7 +287,7 @@ def _new_run_id() -> str:
 def _commit_reuse(
     manifests: RunManifests, run_id: str, parent_id: str, entries: list[dict], block: dict
 ) -> None:
-    """One compare-and-swap: reuse shards listed, parent and counts recorded, the run marked complete."""
+    """One compare-and-swap: reuse shards listed, parent and counts recorded (not yet complete)."""
 
     def change(old: dict | None) -> dict:
         if old is None:
@@ -295,13 +303,19 @@ def _commit_reuse(
     manifests.update(run_id, change)
 
 
-def _mark_complete(manifests: RunManifests, run_id: str) -> None:
+def _lap(timings: dict[str, float], name: str, since: float) -> float:
+    now = time.perf_counter()
+    timings[name] = round(now - since, 3)
+    return now
+
+
+def _mark_complete(manifests: RunManifests, run_id: str, timings: dict[str, float]) -> None:
     """Set last, after the statistics: only now does the scheduled job consider the release done."""
 
     def change(old: dict | None) -> dict:
         if old is None:
             raise RunError(f"run {run_id}: manifest vanished")
-        old["rerun"] = {**old.get("rerun", {}), "complete": True}
+        old["rerun"] = {**old.get("rerun", {}), "complete": True, "timings": timings}
         old["finished"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return old
 
@@ -310,10 +324,5 @@ def _mark_complete(manifests: RunManifests, run_id: str) -> None:
 
 def _compute_stats(store_uri: str, run_id: str) -> None:
     from protxai_ray.stats import compute_stats
-    from protxai_ray.store.duck import connect
 
-    con = connect(store_uri)
-    try:
-        compute_stats(con, run_id)
-    finally:
-        con.close()
+    compute_stats(store_uri, run_id)  # given the store (not a connection), it writes the stats tables
