@@ -83,10 +83,9 @@ def build_report(
             + embedding.to_html(index=False, float_format="%.3g")
         )
 
-    annotation = track_annotation or _best_annotation(top, maps)
+    annotation = track_annotation or _best_annotation(con, run_id, top)
     if annotation:
-        cell_heads = top[top["annotation"] == annotation][["layer", "head"]].drop_duplicates().head(3)
-        head_list = [(int(r.layer), int(r.head)) for r in cell_heads.itertuples()]
+        head_list = _track_heads(con, run_id, annotation)
         items = []
         for accession in data.track_proteins(con, run_id, annotation, n_tracks):
             track = data.protein_track(con, run_id, accession, head_list)
@@ -94,7 +93,9 @@ def build_report(
             figures.relevance_track(track, out / name)
             items.append(f'<figure><img src="{name}" style="max-width:100%"></figure>')
         if items:
-            sections.append(f"<h2>Relevance tracks ({html.escape(annotation)})</h2>" + "".join(items))
+            heads_text = ", ".join(f"L{layer} H{head}" for layer, head in head_list)
+            sections.append(f"<h2>Relevance tracks ({html.escape(annotation)}; heads {heads_text})</h2>"
+                            + "".join(items))
 
     accessions, classes, profiles = data.head_profiles(con, run_id)
     if len(accessions) >= 3 and profiles.shape[1] >= 2:
@@ -126,10 +127,28 @@ def build_report(
     return index
 
 
-def _best_annotation(top: pd.DataFrame, maps: list[data.HeadMap]) -> str | None:
-    if not top.empty:
-        return str(top["annotation"].value_counts().index[0])
-    return maps[0].annotation if maps else None
+def _best_annotation(con, run_id: str, top: pd.DataFrame) -> str | None:
+    """The stored feature type (controls have no spans to draw) with the most significant heads."""
+    stored = {row[0] for row in con.execute(
+        """SELECT DISTINCT feature_type FROM annotations
+           WHERE release = (SELECT release FROM runs WHERE run_id = $r)""", {"r": run_id}).fetchall()}
+    ranked = [a for a in top["annotation"].value_counts().index if a in stored] if not top.empty else []
+    if ranked:
+        return str(ranked[0])
+    tested = con.execute(
+        "SELECT DISTINCT annotation FROM head_enrichment WHERE run_id = $r AND testable ORDER BY 1",
+        {"r": run_id}).fetchall()
+    return next((a for (a,) in tested if a in stored), None)
+
+
+def _track_heads(con, run_id: str, annotation: str, limit: int = 3) -> list[tuple[int, int]]:
+    """The heads most enriched for ``annotation`` (lowest p_adj over classes)."""
+    rows = con.execute(
+        """SELECT layer, head FROM head_enrichment
+           WHERE run_id = $r AND annotation = $a AND testable
+           GROUP BY layer, head ORDER BY min(p_adj), min(p), layer, head LIMIT $k""",
+        {"r": run_id, "a": annotation, "k": limit}).fetchall()
+    return [(int(layer), int(head)) for layer, head in rows]
 
 
 def _faithfulness(con, run_id: str, adapter, limit: int) -> pd.DataFrame:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -125,6 +126,8 @@ def faithfulness_curve(curve: pd.DataFrame, path: Path) -> Path:
     ax.plot(curve["n"], curve["drop_top"], marker="o", markersize=3, label="top-n relevant → A")
     ax.plot(curve["n"], curve["drop_random"], marker="s", markersize=3, label="n random → A")
     ax.set_xscale("log", base=2)
+    ax.set_xticks(list(curve["n"]))
+    ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.set_xlabel("residues flipped to alanine (n)")
     ax.set_ylabel("mean target-logit drop")
     ax.set_title("Faithfulness by alanine flipping", fontsize=10)

@@ -1,0 +1,149 @@
+"""`protxai demo`: the whole pipeline on shipped real data with the shipped demo models.
+
+ingest the held-out TMbed fold → attribute a balanced subset with the trained membrane model and with its
+shuffled-label control (2 local Ray actors each) → DuckDB statistics → report. Run ids are fixed per
+(release, model, selection), so a second `protxai demo` on the same store resumes instead of recomputing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from protxai_ray.errors import ProtxaiError
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+DEMO_MODELS = PACKAGE_ROOT / "demo_models"
+SHARED_DATA = PACKAGE_ROOT.parent.parent / "shared" / "data"
+DEMO_RELEASE = "tmbed_cv4"
+HELDOUT_FOLD_FILE = "tmbed/cv/cv_04_a.fasta"
+DEMO_ANNOTATIONS = ("transmembrane", "tm_hydrophobic", "hydrophobic", "positive", "signal")
+
+SELECTION_SQL = """
+SELECT p.accession,
+       EXISTS (SELECT 1 FROM annotations a
+               WHERE a.release = p.release AND a.accession = p.accession
+                 AND a.feature_type = 'transmembrane') AS membrane
+FROM proteins p
+WHERE p.release = $release AND p.length BETWEEN $min_length AND $max_length
+ORDER BY md5(p.accession)
+"""
+
+TOP_HEADS_SQL = """
+SELECT e.layer, e.head, e.n, e.p_adj, median(s.r) AS median_r
+FROM head_enrichment e
+JOIN predictions p ON p.run_id = e.run_id AND p.target_name = e.class
+JOIN protein_head_scores s ON s.run_id = e.run_id AND s.accession = p.accession
+     AND s.annotation = e.annotation AND s.layer = e.layer AND s.head = e.head
+WHERE e.run_id = $run_id AND e.annotation = 'transmembrane' AND e.class = $cls AND e.testable
+GROUP BY ALL ORDER BY e.p_adj, e.p, e.layer, e.head LIMIT $limit
+"""
+
+
+@dataclass
+class DemoResult:
+    store: str
+    report: Path
+    runs: dict[str, str] = field(default_factory=dict)  # model name -> run id
+    significant: dict[str, int] = field(default_factory=dict)  # model name -> significant TM heads
+    top_heads: list[tuple] = field(default_factory=list)
+    embedding: dict[str, float | None] = field(default_factory=dict)  # model name -> embedding-level p_adj
+
+
+def select_proteins(con, release: str, per_class: int, max_length: int) -> list[str]:
+    """A deterministic, balanced subset: ``per_class`` membrane and non-membrane proteins (md5 order)."""
+    rows = con.execute(
+        SELECTION_SQL, {"release": release, "min_length": 30, "max_length": max_length}
+    ).fetchall()
+    membrane = [a for a, is_membrane in rows if is_membrane][:per_class]
+    other = [a for a, is_membrane in rows if not is_membrane][:per_class]
+    return sorted(membrane + other)
+
+
+def _run_id(name: str, model_dir: Path, accessions: list[str], steps: int) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(model_dir.glob("*.safetensors")):
+        digest.update(path.read_bytes())
+    digest.update(",".join(accessions).encode())
+    digest.update(str(steps).encode())
+    return f"demo-{name}-{digest.hexdigest()[:10]}"
+
+
+def run_demo(
+    store: str = "demo_store",
+    report_dir: str | Path | None = None,
+    per_class: int = 50,
+    max_length: int = 400,
+    steps: int = 16,
+    actors: int = 2,
+    data_dir: Path = SHARED_DATA,
+    log=print,
+) -> DemoResult:
+    from protxai_ray.pipeline import RunConfig, run_attribution
+    from protxai_ray.report import build_report
+    from protxai_ray.stats import compute_stats
+    from protxai_ray.store.duck import connect, register_views
+    from protxai_ray.store.fs import open_store
+    from protxai_ray.store.releases import list_releases, write_release
+    from protxai_ray.uniprot.collect import collect_entries
+
+    source = Path(data_dir) / HELDOUT_FOLD_FILE
+    if not source.is_file():
+        raise ProtxaiError(f"{source}: the shipped TMbed data is missing (expected ../shared/data)")
+    models = {name: DEMO_MODELS / name for name in ("membrane", "membrane_shuffled")}
+    for name, path in models.items():
+        if not (path / "config.json").is_file():
+            raise ProtxaiError(f"{path}: demo model {name!r} missing; train it with `protxai train-demo`")
+
+    st = open_store(store)
+    if DEMO_RELEASE not in list_releases(st):
+        log(f"[1/4] ingest {source.name} (held-out TMbed fold) into {st.uri} as release {DEMO_RELEASE}")
+        write_release(st, DEMO_RELEASE, collect_entries([str(source)], progress=True), sources=[str(source)])
+    else:
+        log(f"[1/4] release {DEMO_RELEASE} already in {st.uri}")
+    con = connect(st)
+    accessions = select_proteins(con, DEMO_RELEASE, per_class, max_length)
+    log(f"      {len(accessions)} proteins selected ({per_class} membrane + {per_class} other, ≤ {max_length} aa)")
+
+    result = DemoResult(store=st.uri, report=Path())
+    for step, (name, model_dir) in enumerate(models.items(), start=2):
+        run_id = _run_id(name, model_dir, accessions, steps)
+        log(f"[{step}/4] attribute with {name} model ({actors} Ray actors, {steps} steps): run_id={run_id}")
+        config = RunConfig(
+            store=st.uri, release=DEMO_RELEASE, model=str(model_dir), target="label", steps=steps,
+            actors=actors, run_id=run_id, accessions=tuple(accessions), shard_size=25,
+        )
+        summary = run_attribution(config)
+        log(f"      {summary.proteins} proteins, {summary.failures} failures")
+        register_views(con, st)
+        compute_stats(con, run_id, annotations=list(DEMO_ANNOTATIONS), store=st)
+        result.runs[name] = run_id
+
+    register_views(con, st)
+    for name, run_id in result.runs.items():
+        result.significant[name] = con.execute(
+            """SELECT count(*) FROM head_enrichment WHERE run_id = $r AND annotation = 'transmembrane'
+               AND class = 'GO:0016020' AND significant""",
+            {"r": run_id},
+        ).fetchone()[0]
+        row = con.execute(
+            """SELECT p_adj FROM residue_enrichment WHERE run_id = $r AND annotation = 'transmembrane'
+               AND class = 'GO:0016020'""",
+            {"r": run_id},
+        ).fetchone()
+        result.embedding[name] = None if row is None else row[0]
+    trained = result.runs["membrane"]
+    result.top_heads = con.execute(TOP_HEADS_SQL, {"run_id": trained, "cls": "GO:0016020", "limit": 10}).fetchall()
+
+    out = Path(report_dir) if report_dir else (
+        Path(st.base) / "report" if not st.is_s3 else Path("demo_report")
+    )
+    log(f"[4/4] report → {out}")
+    from protxai_ray.models import load_model
+
+    result.report = build_report(
+        con, trained, out, adapter=load_model(str(models["membrane"]), device="cpu"),
+        control_run=result.runs["membrane_shuffled"], track_annotation="transmembrane",
+    )
+    return result
