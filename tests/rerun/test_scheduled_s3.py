@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import logging
 import os
 import re
 from contextlib import redirect_stderr, redirect_stdout
@@ -32,7 +33,14 @@ def s3_vars(seaweed):
     env = seaweed.env()
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
+    import ray
+
+    started = not ray.is_initialized()
+    if started:  # one Ray for both runs of the test, started with the AWS_* above
+        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, logging_level=logging.WARNING)
     yield env
+    if started:
+        ray.shutdown()
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
@@ -94,6 +102,7 @@ def test_scheduled_job_on_s3_lock_work_then_up_to_date(s3_vars, seaweed, tmp_pat
         # argmax: the many GO/EC edits of the pair do not change what is attributed, sequence edits do
         assert manifest["rerun"]["reattributed"] == 2 and manifest["rerun"]["reused"] == 6
         assert manifest["rerun"]["changes"]["any_go_changed"] > 0
+        print("phase timings:", manifest["rerun"]["timings"])
         downloads = mirror.downloads
 
         status, out = _job(*argv)
