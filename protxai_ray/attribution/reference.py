@@ -17,14 +17,20 @@ from captum.attr import LayerConductance, LayerIntegratedGradients
 from protxai_ray.models.adapter import ModelAdapter
 
 
-class _EmbeddingInput:
-    """Forward functions of the model taking token ids, or the embedding output directly."""
+class _Forward:
+    """Forward functions of the model taking token ids, or the embedding output directly (via a hook)."""
 
     def __init__(self, model: ModelAdapter) -> None:
         self.model = model
         self.replacement: torch.Tensor | None = None
-        module = model.embedding_module()
-        self.handle = module.register_forward_hook(lambda m, a, out: self.replacement)
+
+    def __enter__(self) -> _Forward:
+        hook = self.model.embedding_module().register_forward_hook(lambda m, a, out: self.replacement)
+        self.handle = hook
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.remove()
 
     def from_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model.logits(input_ids, attention_mask)
@@ -39,19 +45,22 @@ class _EmbeddingInput:
             self.replacement = None
 
 
-def reference_attribution(
+def _tokens(model: ModelAdapter, sequence: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    input_ids, mask = model.encode([sequence])
+    return input_ids, mask, model.baseline_ids(input_ids, mask)
+
+
+def reference_embedding_ig(
     model: ModelAdapter,
     sequence: str,
     target: int,
     steps: int = 50,
     method: str = "gausslegendre",
     internal_batch_size: int | None = 1,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Captum's embedding IG ``float64[L + 2]`` and per-layer head conductance ``float64[layers, heads, L + 2]``."""
-    input_ids, mask = model.encode([sequence])
-    base_ids = model.baseline_ids(input_ids, mask)
-    forward = _EmbeddingInput(model)
-    try:
+) -> np.ndarray:
+    """captum ``LayerIntegratedGradients`` on the embedding module, summed over its width: ``float64[L + 2]``."""
+    input_ids, mask, base_ids = _tokens(model, sequence)
+    with _Forward(model) as forward:
         lig = LayerIntegratedGradients(forward.from_ids, model.embedding_module())
         ig = lig.attribute(
             inputs=input_ids,
@@ -62,34 +71,62 @@ def reference_attribution(
             method=method,
             internal_batch_size=internal_batch_size,
         )
-        residues = ig.sum(-1)[0].detach().double().cpu().numpy()
-        with torch.no_grad():
-            embedded = []
-            handle = model.embedding_module().register_forward_hook(lambda m, a, out: embedded.append(out))
-            try:
-                model.logits(torch.cat([input_ids, base_ids]), torch.cat([mask, mask]))
-            finally:
-                handle.remove()
-            x, b = embedded[0][:1], embedded[0][1:]
-        heads = []
-        for point in model.head_hook_points():
-            conductance = LayerConductance(forward.from_embeddings, point.module)
-            attr = conductance.attribute(
-                inputs=x,
-                baselines=b,
-                target=target,
-                additional_forward_args=(input_ids, mask),
-                n_steps=steps,
-                method=method,
-                # captum's minimum for conductance: pairs of consecutive nodes
-                internal_batch_size=None if internal_batch_size is None else max(2, internal_batch_size),
-                attribute_to_layer_input=point.use_input,
-            )
-            attr = (
-                attr[0] if isinstance(attr, tuple) else attr
-            )  # BERT's module also returns attention weights
-            per_head = attr[0].detach().double().unflatten(-1, (point.num_heads, point.head_size)).sum(-1)
-            heads.append(per_head.T.cpu().numpy())
-        return residues, np.stack(heads)
-    finally:
-        forward.handle.remove()
+    return ig.sum(-1)[0].detach().double().cpu().numpy()
+
+
+def reference_head_conductance(
+    model: ModelAdapter,
+    sequence: str,
+    target: int,
+    layer: int,
+    steps: int = 50,
+    method: str = "gausslegendre",
+    internal_batch_size: int | None = 1,
+) -> np.ndarray:
+    """captum ``LayerConductance`` of one layer's head context, per head: ``float64[heads, L + 2]``."""
+    input_ids, mask, base_ids = _tokens(model, sequence)
+    point = model.head_hook_points()[layer]
+    with torch.no_grad():
+        embedded: list[torch.Tensor] = []
+        handle = model.embedding_module().register_forward_hook(lambda m, a, out: embedded.append(out))
+        try:
+            model.logits(torch.cat([input_ids, base_ids]), torch.cat([mask, mask]))
+        finally:
+            handle.remove()
+    x, b = embedded[0][:1], embedded[0][1:]
+    with _Forward(model) as forward:
+        conductance = LayerConductance(forward.from_embeddings, point.module)
+        attr = conductance.attribute(
+            inputs=x,
+            baselines=b,
+            target=target,
+            additional_forward_args=(input_ids, mask),
+            n_steps=steps,
+            method=method,
+            # captum's minimum for conductance: pairs of consecutive nodes
+            internal_batch_size=None if internal_batch_size is None else max(2, internal_batch_size),
+            attribute_to_layer_input=point.use_input,
+        )
+    attr = attr[0] if isinstance(attr, tuple) else attr  # BERT's module also returns attention weights
+    per_head = attr[0].detach().double().unflatten(-1, (point.num_heads, point.head_size)).sum(-1)
+    return per_head.T.cpu().numpy()
+
+
+def reference_attribution(
+    model: ModelAdapter,
+    sequence: str,
+    target: int,
+    steps: int = 50,
+    method: str = "gausslegendre",
+    internal_batch_size: int | None = 1,
+    layers: list[int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Embedding IG ``float64[L + 2]`` and head conductance ``float64[len(layers), heads, L + 2]``
+    (all layers by default): L + 1 separate captum runs."""
+    residues = reference_embedding_ig(model, sequence, target, steps, method, internal_batch_size)
+    chosen = range(model.num_layers) if layers is None else layers
+    heads = [
+        reference_head_conductance(model, sequence, target, layer, steps, method, internal_batch_size)
+        for layer in chosen
+    ]
+    return residues, np.stack(heads)
