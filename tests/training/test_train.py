@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,16 +16,21 @@ from protxai_ray.training.model import ModelSpec, save_model_dir
 from protxai_ray.training.train import TrainConfig, crop_window, mean_loss, permuted_labels, train_classifier
 
 TINY = ModelSpec(layers=2, heads=2, hidden=32, intermediate=64, max_residues=256, dropout=0.0)
-CONFIG = TrainConfig(epochs=12, seed=3, crop=64, batch_tokens=1024, lr=3e-3)
+CONFIG = TrainConfig(epochs=16, seed=3, crop=64, batch_tokens=1024, lr=3e-3)
 
 
 @pytest.fixture(scope="module")
 def subset() -> tuple[list[LabeledProtein], list[str]]:
-    """48 membrane + 48 other real TMbed training proteins (first in file order)."""
+    """64-residue windows (TM-covering for membrane proteins) of 48 membrane + 48 other real TMbed proteins."""
     split = load_membrane_split(use_uniprot=False)
     pos = [p for p in split.train if p.label == 1][:48]
     neg = [p for p in split.train if p.label == 0][:48]
-    return pos + neg, split.label_names
+    rng = np.random.default_rng(0)
+    windows = []
+    for p in pos + neg:
+        start, end = crop_window(p, 64, rng)
+        windows.append(replace(p, sequence=p.sequence[start:end], tm_regions=()))
+    return windows, split.label_names
 
 
 @pytest.fixture(scope="module")
