@@ -83,9 +83,15 @@ def model_dir(cache: dict, root: Path, model_type: str, layers: int, heads: int,
     return cache[key]
 
 
+CPU_SECONDS: list[float] = []  # process CPU seconds of the last timed() call
+
+
 def timed(function, *args, **kwargs):
-    start = time.perf_counter()
+    """(value, wall seconds); the call's process CPU seconds go to CPU_SECONDS[-1]. With one torch thread
+    CPU seconds are the work itself, unaffected by neighbours on a shared machine."""
+    start, cpu = time.perf_counter(), time.process_time()
     value = function(*args, **kwargs)
+    CPU_SECONDS.append(time.process_time() - cpu)
     return value, time.perf_counter() - start
 
 
@@ -105,22 +111,27 @@ def run_case(case, path: str, reference_proteins: int, peak: float, device: str)
     measured = reference_layers(layers, layer_count)
     for derivative in ("finite", "exact"):  # warm-up: first forward-mode/autograd calls pay one-off setup
         attribute_batch(adapter, ["MKTAYIAK"], [1], steps=2, derivative=derivative)
-    reference, ig_seconds, layer_seconds = [], 0.0, []
+    reference, ig_seconds, layer_seconds, ig_cpu, layer_cpu = [], 0.0, [], 0.0, []
     for sequence in proteins[:reference_proteins]:
         ig, seconds = timed(reference_embedding_ig, adapter, sequence, 1, steps)
         ig_seconds += seconds
+        ig_cpu += CPU_SECONDS[-1]
         per_layer = []
         for layer in measured:
             conductance, seconds = timed(reference_head_conductance, adapter, sequence, 1, layer, steps)
             per_layer.append(conductance)
             layer_seconds.append(seconds)
+            layer_cpu.append(CPU_SECONDS[-1])
         reference.append((ig, np.stack(per_layer)))
     # Every layer's captum run is the same full forward+backward at batch 1; unmeasured layers cost the mean.
     reference_s = ig_seconds + float(np.mean(layer_seconds)) * layers * reference_proteins
+    reference_cpu = ig_cpu + float(np.mean(layer_cpu)) * layers * reference_proteins
     compatible, compatible_s = timed(
         attribute_batch, adapter, proteins, targets, steps=steps, derivative="finite"
     )
+    compatible_cpu = CPU_SECONDS[-1]
     default, default_s = timed(attribute_batch, adapter, proteins, targets, steps=steps)
+    default_cpu = CPU_SECONDS[-1]
     diff_residues = max(
         max_relative(r.residues, ref[0]) for r, ref in zip(compatible, reference, strict=False)
     )
@@ -148,6 +159,12 @@ def run_case(case, path: str, reference_proteins: int, peak: float, device: str)
         "compatible_proteins_per_s": len(proteins) / compatible_s,
         "default_s": default_s,
         "default_proteins_per_s": len(proteins) / default_s,
+        "reference_cpu_s": reference_cpu,
+        "compatible_cpu_s": compatible_cpu,
+        "default_cpu_s": default_cpu,
+        "ratio_compatible_cpu": reference_cpu / reference_proteins / (compatible_cpu / len(proteins)),
+        "ratio_default_cpu": reference_cpu / reference_proteins / (default_cpu / len(proteins)),
+        "default_mfu_cpu_time": flops_exact / default_cpu / peak,
         "ratio_compatible": len(proteins) / compatible_s / ref_pps,
         "ratio_default": len(proteins) / default_s / ref_pps,
         "max_rel_diff_residues": diff_residues,
@@ -295,8 +312,10 @@ def print_table(report: dict) -> None:
         "ref p/s",
         "compat p/s",
         "ratio",
+        "ratio CPU-s",
         "default p/s",
         "ratio",
+        "ratio CPU-s",
         "max rel diff",
         "MFU compat",
         "MFU default",
@@ -312,8 +331,10 @@ def print_table(report: dict) -> None:
                     f"{r['reference_proteins_per_s']:.4f}",
                     f"{r['compatible_proteins_per_s']:.4f}",
                     f"{r['ratio_compatible']:.1f}x",
+                    f"{r['ratio_compatible_cpu']:.1f}x",
                     f"{r['default_proteins_per_s']:.4f}",
                     f"{r['ratio_default']:.1f}x",
+                    f"{r['ratio_default_cpu']:.1f}x",
                     f"{max(r['max_rel_diff_residues'], r['max_rel_diff_heads']):.1e}",
                     f"{100 * r['compatible_mfu']:.1f}%",
                     f"{100 * r['default_mfu']:.1f}%",

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import torch
 
-from protxai_ray.attribution.memory import ModelShape
+from protxai_ray.attribution.memory import ModelShape, model_shape
 from protxai_ray.attribution.quadrature import node_plan
+from protxai_ray.models.adapter import ModelAdapter
 
 # Dense peak FLOP/s of common cards (vendor datasheets, no sparsity): (tf32 or fp32 tensor, bf16).
 GPU_PEAKS = {
@@ -51,9 +52,18 @@ def pass_flops(shape: ModelShape, tokens: int, gated_feed_forward: bool = False)
 
 
 def attribution_flops(
-    shape: ModelShape, residues: int, steps: int, derivative: str, method: str = "gausslegendre"
+    shape: ModelShape | ModelAdapter,
+    residues: int,
+    steps: int,
+    derivative: str = "exact",
+    method: str = "gausslegendre",
 ) -> float:
-    """Model FLOPs of attributing one protein of ``residues`` residues (endpoint forwards included)."""
+    """Model FLOPs of attributing one protein of ``residues`` residues (endpoint forwards included).
+
+    ``shape``: a ``ModelShape`` or a loaded adapter; ``derivative``/``method`` as in ``attribute_batch``.
+    """
+    if isinstance(shape, ModelAdapter):
+        shape = model_shape(shape)
     per = pass_flops(shape, residues + 2)
     nodes = node_plan(method, steps, derivative).num_nodes
     per_node = per.forward + per.backward
