@@ -14,7 +14,7 @@ import socket
 import pyarrow as pa
 
 from protxai_ray.pipeline.config import RunConfig
-from protxai_ray.pipeline.shards import ProteinInput, attribute_shard, write_shard
+from protxai_ray.pipeline.shards import ProteinInput, attribute_shard, device_peak_flops, write_shard
 
 SUMMARY_SCHEMA = pa.schema(
     [
@@ -27,6 +27,7 @@ SUMMARY_SCHEMA = pa.schema(
         ("flops", pa.float64()),
         ("worker", pa.string()),
         ("skipped", pa.bool_()),
+        ("peak_flops", pa.float64()),
     ]
 )
 
@@ -56,6 +57,7 @@ class AttributeShard:
         self.store = Store(config.store, check=False)
         self.manifests = RunManifests(config.store)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.peak_flops = device_peak_flops(self.model, config.precision)  # for the manifest's MFU
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         from protxai_ray.store.runs import committed_shards
@@ -90,6 +92,7 @@ class AttributeShard:
                     "flops": out.flops,
                     "worker": self.worker,
                     "skipped": False,
+                    "peak_flops": self.peak_flops,
                 }
             )
         return pa.Table.from_pylist(rows, schema=SUMMARY_SCHEMA)

@@ -103,4 +103,6 @@ def shard_entry(row: dict) -> dict:
     if row.get("flops"):
         entry["flops"] = float(row["flops"])
         entry["flops_per_s"] = float(row["flops"]) / seconds if seconds > 0 else None
+        if row.get("peak_flops") and seconds > 0:
+            entry["mfu"] = round(float(row["flops"]) / seconds / float(row["peak_flops"]), 6)
     return entry

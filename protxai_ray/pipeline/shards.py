@@ -142,27 +142,33 @@ def attribute_shard(model, run_id: str, proteins: list[ProteinInput], config: Ru
         seconds=time.perf_counter() - started,
         real_tokens=real,
         padded_tokens=padded,
-        flops=shard_flops(model, [len(p.sequence) for p, _ in accepted], results, config),
+        flops=shard_flops(model, [len(by_accession[a].sequence) for a in results], results, config),
     )
 
 
 def shard_flops(model, lengths: list[int], results: dict, config: RunConfig) -> float | None:
-    """FLOPs of the shard from the engine's FLOP model, when the engine has one."""
+    """Model FLOPs of the shard (``attribution.flops``: forward + input-gradient backward per node)."""
     try:
-        from protxai_ray.attribution import flops as flop_model
+        from protxai_ray.attribution.flops import attribution_flops
     except ImportError:
         return None
-    estimate = getattr(flop_model, "attribution_flops", None)
-    if estimate is None:
-        return None
+    total = 0.0
+    for result, length in zip(results.values(), lengths, strict=False):
+        total += attribution_flops(model, length, int(result.n_steps), config.derivative, config.method)
+    return total
+
+
+def device_peak_flops(model, precision: str) -> float | None:
+    """Peak FLOP/s of the actor's device for MFU: datasheet for GPUs, a measured matmul on CPU."""
     try:
-        steps = [int(r.n_steps) for r in results.values()]
-        total = 0.0
-        for length, n in zip(lengths, steps, strict=False):
-            total += float(estimate(model, length, n))
-        return total
-    except Exception:  # noqa: BLE001 - provenance only; never fail a shard over an estimate
+        from protxai_ray.attribution.flops import gpu_peak, measure_cpu_peak
+    except ImportError:
         return None
+    if model.device.type == "cuda":
+        import torch
+
+        return gpu_peak(torch.cuda.get_device_name(model.device), precision)
+    return measure_cpu_peak(size=1024, repeats=3)
 
 
 def resolve_target(model, spec: str, ec: list[str], go: list[str]) -> int:
