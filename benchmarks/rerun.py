@@ -44,6 +44,7 @@ from protxai_ray.uniprot.collect import collect_entries  # noqa: E402
 from tests.rerun.conftest import FILES, LABELS, RELEASES, chosen_accessions, write_subset  # noqa: E402
 
 OLD, NEW = "2024_01", "2024_03"
+MAX_RESIDUES = 1024  # the benchmark model's 1026 positions minus start and end tokens
 
 
 def _ingest(store: str, release: str, folder: Path) -> None:
@@ -56,9 +57,10 @@ def _stats(store: str, run_id: str) -> None:
 
 
 def _residues(store: str, release: str, accessions: list[str] | None = None) -> int:
+    """Residues the model can attribute (longer proteins fail at once, costing nothing)."""
     con = connect(store)
     try:
-        sql = "SELECT coalesce(sum(length), 0) FROM proteins WHERE release = ?"
+        sql = f"SELECT coalesce(sum(length), 0) FROM proteins WHERE release = ? AND length <= {MAX_RESIDUES}"
         if accessions is not None:
             con.execute("CREATE TEMP TABLE wanted AS SELECT unnest(?::VARCHAR[]) AS accession", [accessions])
             sql += " AND accession IN (SELECT accession FROM wanted)"

@@ -12,7 +12,7 @@ import csv
 import importlib.util
 import io
 import time
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from types import SimpleNamespace
 
 import pytest
@@ -40,7 +40,7 @@ def _urls(mirror: UniProtMirror) -> list[str]:
 
 def _cli(*argv: str) -> tuple[int, str]:
     out = io.StringIO()
-    with redirect_stdout(out):
+    with redirect_stdout(out), redirect_stderr(out):
         status = cli.main(list(argv))
     return status, out.getvalue()
 
@@ -80,7 +80,7 @@ def expected_reattributed(attributed) -> set[str]:
 def test_bad_input_writes_nothing(attributed, tmp_path):
     (tmp_path / "index.html").write_text("<html><body>Service temporarily unavailable</body></html>\n" * 50)
     with UniProtMirror(tmp_path, release="2024_02") as mirror:
-        with pytest.raises(InvalidSource):
+        with pytest.raises(InvalidSource, match="not UniProt"):
             run_rerun(
                 RerunConfig(store=attributed.store, sources=(f"{mirror.url}/index.html",), progress=False)
             )
@@ -89,8 +89,8 @@ def test_bad_input_writes_nothing(attributed, tmp_path):
             run_rerun(RerunConfig(store=attributed.store, sources=tuple(_urls(mirror)), progress=False))
     with UniProtMirror(attributed.mirror_dir, release="2024_02") as mirror:
         mirror.truncate["entries.dat"] = (attributed.mirror_dir / "entries.dat").stat().st_size // 2
-        status, _ = _cli("rerun", "--store", attributed.store, "--source", *_urls(mirror), "--no-progress")
-        assert status == 2
+        status, out = _cli("rerun", "--store", attributed.store, "--source", *_urls(mirror), "--no-progress")
+        assert status == 2 and "error" in out and "entries.dat" in out, out
     with UniProtMirror(attributed.mirror_dir, release="2024_02") as mirror:
         status, out = _cli(
             "rerun", "--store", attributed.store, "--source", *_urls(mirror), "--check-release"
