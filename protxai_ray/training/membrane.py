@@ -55,7 +55,7 @@ def write_heldout_scores(out_dir: str | Path, split: ProteinSplit, metrics: dict
     for protein, p, h in zip(
         split.heldout, metrics["scores"]["model"], metrics["scores"]["baseline"], strict=True
     ):
-        rows.append(f"{protein.accession}\t{protein.label}\t{p:.6f}\t{h:.4f}")
+        rows.append(f"{protein.accession}\t{protein.label}\t{p:.9g}\t{h:.4f}")
     path.write_text("\n".join(rows) + "\n")
     return path
 
