@@ -88,6 +88,7 @@ def model_card(
 ) -> str:
     counts = split.counts()
     control = config.shuffled_labels
+    scores = metrics["scores"]["model"]
     lines = [
         f"# {name}",
         "",
@@ -126,8 +127,19 @@ def model_card(
         f"- Hydrophobicity baseline (max mean Kyte–Doolittle over {WINDOW} residues > {THRESHOLD}): "
         f"{_fmt(metrics['hydrophobicity_baseline'])}.",
         f"- n = {metrics['model']['n']} ({metrics['model']['n_positive']} membrane).",
+        f"- Held-out P(membrane) ranges {min(scores):.4f} – {max(scores):.4f}; per-protein scores in "
+        "`heldout_scores.tsv`.",
         "",
     ]
+    if control:
+        lines += [
+            "## Note on the control",
+            "",
+            "Trained on permuted labels, this model has nothing to learn but the class prior; an AUROC away from",
+            "0.5 here comes from the tiny spread of a near-constant output happening to order proteins by some",
+            "property that differs between the classes (length, composition), not from learned labels.",
+            "",
+        ]
     return "\n".join(lines)
 
 

@@ -66,3 +66,12 @@ def test_trained_model_beats_chance_and_its_control():
     control = json.loads((CONTROL / "label_map.json").read_text())["metrics"]["model"]["auroc"]
     assert trained > 0.5
     assert trained > control
+
+
+def test_ec_model_loads_and_its_card_matches_its_label_map():
+    ec_dir = DEMO_MODELS / "ec"
+    adapter = load_model(str(ec_dir))
+    assert adapter.label_names == [f"EC:{k}" for k in range(1, 8)]
+    metrics = json.loads((ec_dir / "label_map.json").read_text())["metrics"]
+    assert f"accuracy {metrics['model']['accuracy']:.3f}" in (ec_dir / "MODEL_CARD.md").read_text().lower()
+    assert sum(p.stat().st_size for p in ec_dir.iterdir()) < 10 * 2**20
