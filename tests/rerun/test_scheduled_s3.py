@@ -1,6 +1,7 @@
 """The scheduled job (jobs/rerun_release.py) against a real SeaweedFS store: lock held -> refused and
 nothing written; then one run does the work (target=argmax: only sequence changes are recomputed);
-the next run on the same release says "up to date" and does nothing."""
+the next run on the same release says "up to date" and does nothing; a run interrupted before it was
+marked complete is resumed under the same run id."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from protxai_ray.models.random_init import write_random_model
 from protxai_ray.pipeline import RunConfig, run_attribution
 from protxai_ray.rerun import StoreLock
+from protxai_ray.store.duck import connect
 from protxai_ray.store.fs import open_store
 from protxai_ray.store.releases import list_releases
 from protxai_ray.store.runs import RunManifests
@@ -108,4 +110,26 @@ def test_scheduled_job_on_s3_lock_work_then_up_to_date(s3_vars, seaweed, tmp_pat
         status, out = _job(*argv)
         assert status == 0 and "up to date" in out and f"run_id={run_id}" in out
         assert mirror.downloads == downloads  # the second run read the release name only
+
+        # A crash after the pipeline but before the re-run was marked complete: the next scheduled run
+        # resumes the same run (committed shards kept, reuse shards rewritten identically), no duplicates.
+        def crash(manifest):
+            manifest["rerun"]["complete"] = False
+            manifest["shards"] = [s for s in manifest["shards"] if not s["shard"].startswith("reuse-")]
+            return manifest
+
+        manifests = RunManifests(store)
+        before = manifests.read(run_id)
+        manifests.update(run_id, crash)
+        status, out = _job(*argv)
+        assert status == 0 and f"run_id={run_id}" in out and "up to date" not in out, out
+        after = manifests.read(run_id)
+        assert after["rerun"]["complete"] and after["shards"] == before["shards"]
+        con = connect(store)
+        dupes = con.execute(
+            "SELECT count(*) - count(DISTINCT (accession, layer, head, position)) FROM heads WHERE run_id = ?",
+            [run_id],
+        ).fetchone()[0]
+        assert dupes == 0
+        assert con.execute("SELECT count(*) FROM predictions WHERE run_id = ?", [run_id]).fetchone()[0] == 8
     assert set(RunManifests(store).list_run_ids()) == {parent.run_id, run_id}
