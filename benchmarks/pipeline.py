@@ -108,14 +108,20 @@ def run(args: argparse.Namespace) -> dict:
         for t in plan.shards
     ]
     ok = [[p for p in shard if len(p.sequence) <= model.max_residues] for shard in shard_inputs]
-    started = time.perf_counter()
+    attribute_batch(model, [p.sequence for p in ok[0]], [-1] * len(ok[0]), **options)  # warm-up, untimed
+    started, cpu0 = time.perf_counter(), time.process_time()
     for shard in ok:
         attribute_batch(model, [p.sequence for p in shard], [-1] * len(shard), **options)
     direct_s = time.perf_counter() - started
-    rows["direct (1 thread)"] = {"seconds": direct_s, "proteins_per_s": n / direct_s, "cores": 1}
+    rows["direct (1 thread)"] = {
+        "seconds": direct_s,
+        "proteins_per_s": n / direct_s,
+        "cores": 1,
+        "cpu_seconds": time.process_time() - cpu0,
+    }
 
     write_s = 0.0
-    started = time.perf_counter()
+    started, cpu0 = time.perf_counter(), time.process_time()
     for sid, shard in zip(plan.shard_ids, shard_inputs, strict=True):
         out = attribute_shard(model, "direct", shard, cfg)
         t0 = time.perf_counter()
@@ -124,7 +130,12 @@ def run(args: argparse.Namespace) -> dict:
     total_s = time.perf_counter() - started
     run_bytes = _dir_bytes(store_dir / "runs" / "run_id=direct")
     heads_bytes = _dir_bytes(store_dir / "runs" / "run_id=direct" / "heads")
-    rows["direct+parquet (1 thread)"] = {"seconds": total_s, "proteins_per_s": n / total_s, "cores": 1}
+    rows["direct+parquet (1 thread)"] = {
+        "seconds": total_s,
+        "proteins_per_s": n / total_s,
+        "cores": 1,
+        "cpu_seconds": time.process_time() - cpu0,
+    }
     results["store"] = {
         "bytes_per_protein": run_bytes / n,
         "heads_bytes_per_protein": heads_bytes / n,
@@ -146,14 +157,22 @@ def run(args: argparse.Namespace) -> dict:
     results["ray_init_seconds"] = time.perf_counter() - t0
 
     def ray_row(name: str, cfg: RunConfig, cores: int) -> None:
-        started = time.perf_counter()
+        from protxai_ray.store.runs import RunManifests
+
+        started, cpu0 = time.perf_counter(), time.process_time()
         summary = run_attribution(cfg)
         seconds = time.perf_counter() - started
+        manifest = RunManifests(cfg.store).read(cfg.run_id)
         rows[name] = {
             "seconds": seconds,
             "proteins_per_s": n / seconds,
             "cores": cores,
             "computed_shards": len(summary.computed_shards),
+            # actors' CPU (attribution + tables + store writes) plus the driver's own CPU
+            "cpu_seconds": sum(s.get("cpu_seconds") or 0.0 for s in manifest["shards"])
+            + (time.process_time() - cpu0),
+            "mfu_mean": sum(s.get("mfu") or 0.0 for s in manifest["shards"])
+            / max(1, len(manifest["shards"])),
         }
 
     ray_row("ray 1 actor", config("ray-1", str(store_dir), actors=1), 1)
@@ -181,9 +200,13 @@ def run(args: argparse.Namespace) -> dict:
                 server.stop()
     ray.shutdown()
 
+    direct_cpu = rows["direct (1 thread)"]["cpu_seconds"]
     for row in rows.values():
         same_cores = rows["direct (1 thread)"] if row["cores"] == 1 else rows["direct (2 threads)"]
         row["overhead_vs_direct"] = 1.0 - row["proteins_per_s"] / same_cores["proteins_per_s"]
+        if row.get("cpu_seconds"):
+            # CPU-time overhead: immune to the neighbours' load that skews wall time on a shared machine
+            row["cpu_overhead_vs_direct"] = row["cpu_seconds"] / direct_cpu - 1.0
     one, two = rows["ray 1 actor"]["proteins_per_s"], rows["ray 2 actors"]["proteins_per_s"]
     results["scaling_1_to_2_actors"] = two / one / 2.0
     results["machine"]["load_avg_end"] = os.getloadavg()[0]
@@ -196,11 +219,16 @@ def print_table(results: dict) -> None:
         f"steps {results['steps']}, shard {results['shard_size']}; load avg "
         f"{results['machine']['load_avg_start']:.1f} -> {results['machine']['load_avg_end']:.1f}"
     )
-    print(f"{'run':28s} {'cores':>5s} {'seconds':>9s} {'proteins/s':>11s} {'overhead':>9s}")
+    print(
+        f"{'run':28s} {'cores':>5s} {'wall s':>8s} {'proteins/s':>11s} {'wall ovh':>9s} {'CPU s':>7s} {'CPU ovh':>8s}"
+    )
     for name, row in results["rows"].items():
+        cpu = row.get("cpu_seconds")
+        cpu_ovh = row.get("cpu_overhead_vs_direct")
         print(
-            f"{name:28s} {row['cores']:5d} {row['seconds']:9.2f} {row['proteins_per_s']:11.2f} "
-            f"{row['overhead_vs_direct'] * 100:8.1f}%"
+            f"{name:28s} {row['cores']:5d} {row['seconds']:8.2f} {row['proteins_per_s']:11.2f} "
+            f"{row['overhead_vs_direct'] * 100:8.1f}% {cpu if cpu is not None else float('nan'):7.2f} "
+            f"{(cpu_ovh if cpu_ovh is not None else float('nan')) * 100:7.1f}%"
         )
     store = results["store"]
     print(f"ray.init: {results['ray_init_seconds']:.1f}s (not in the rows above)")

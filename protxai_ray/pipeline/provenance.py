@@ -96,6 +96,7 @@ def shard_entry(row: dict) -> dict:
         "failures": int(row["failures"]),
         "files": shard_files(row["shard"]),
         "seconds": round(seconds, 4),
+        "cpu_seconds": round(float(row.get("cpu_seconds") or 0.0), 4),
         "proteins_per_s": round(proteins / seconds, 4) if seconds > 0 else None,
         "padding_waste": round(1.0 - int(row.get("real_tokens") or 0) / padded, 4) if padded else 0.0,
         "worker": row.get("worker"),

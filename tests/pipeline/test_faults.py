@@ -17,6 +17,8 @@ from protxai_ray.pipeline import run_attribution
 from protxai_ray.store.runs import RunManifests, committed_shards
 from tests.pipeline.conftest import assert_same_rows, base_config, run_rows, start_driver
 
+pytestmark = pytest.mark.slow
+
 DRIVER_TIMEOUT_S = 400
 
 

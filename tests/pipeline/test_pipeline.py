@@ -117,6 +117,7 @@ def test_rerunning_a_finished_run_changes_nothing(finished_run, release_store):
     assert RunManifests(release_store).read(config.run_id) == manifest_before
 
 
+@pytest.mark.slow
 def test_ray_job_submit_writes_the_same_rows(finished_run, release_store, model_dir, ray_head):
     config, _ = finished_run
     args = cli_args(release_store, model_dir, "job-run", ray_head.address)[1:]
