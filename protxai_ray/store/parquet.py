@@ -18,6 +18,18 @@ from protxai_ray.store.schemas import SCHEMA_VERSION, with_version
 
 COMPRESSION = "zstd"
 
+# Per-column encodings, chosen with benchmarks/storage.py (numbers in benchmarks/README.md "storage"); zstd
+# stays at pyarrow's level 1 (levels 3 and 9 saved < 1 % at more write time).
+# - float32/float64 columns (relevance, logits, p values) as BYTE_STREAM_SPLIT: their mantissas are noise,
+#   and splitting the bytes lets zstd compress the sign/exponent bytes on their own (heads: about -21 %
+#   bytes per protein). Dictionary encoding only filled a 1 MiB dictionary page per column chunk with
+#   all-distinct values before falling back to PLAIN.
+# - ``position`` (0 … length + 1, repeated per head) as DELTA_BINARY_PACKED: about 7x smaller than dictionary.
+# - everything else keeps dictionary + RLE (run_id/accession/crc64/layer/head repeat along the rows).
+# DuckDB and pyarrow read both encodings; values round-trip bit-exactly (tests/store/test_parquet_layout.py).
+BYTE_STREAM_SPLIT_TYPES = (pa.float32(), pa.float64())
+DELTA_COLUMNS = frozenset({"position"})
+
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """``table`` with exactly ``schema``'s columns, order and types (extra columns dropped).
@@ -34,6 +46,33 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
         raise StoreError(f"table does not fit its schema: {exc}") from exc
 
 
+def _leaf_paths(field: pa.Field, prefix: str = "") -> list[str]:
+    """Parquet column paths under ``field`` (``ec`` → ``ec.list.element``): per-column options match those."""
+    path = prefix + field.name
+    if pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
+        return _leaf_paths(field.type.value_field.with_name("element"), path + ".list.")
+    if pa.types.is_struct(field.type):
+        return [leaf for child in field.type for leaf in _leaf_paths(child, path + ".")]
+    return [path]
+
+
+def encoding_options(schema: pa.Schema) -> dict[str, object]:
+    """``pq.write_table`` keyword arguments giving ``schema``'s columns the encodings chosen above."""
+    column_encoding = {}
+    for field in schema:
+        if field.type in BYTE_STREAM_SPLIT_TYPES:
+            column_encoding[field.name] = "BYTE_STREAM_SPLIT"
+        elif field.name in DELTA_COLUMNS and field.type in (pa.int32(), pa.int64()):
+            column_encoding[field.name] = "DELTA_BINARY_PACKED"
+    if not column_encoding:
+        return {"use_dictionary": True}
+    # pyarrow refuses a column encoding on a dictionary-encoded column, so dictionary goes per column
+    dictionary = [
+        leaf for field in schema if field.name not in column_encoding for leaf in _leaf_paths(field)
+    ]
+    return {"use_dictionary": dictionary or False, "column_encoding": column_encoding}
+
+
 def parquet_bytes(table: pa.Table, schema: pa.Schema | None = None) -> pa.Buffer:
     """The complete zstd Parquet encoding of ``table`` (conformed to ``schema`` when given)."""
     conformed = (
@@ -44,7 +83,7 @@ def parquet_bytes(table: pa.Table, schema: pa.Schema | None = None) -> pa.Buffer
         )
     )
     sink = pa.BufferOutputStream()
-    pq.write_table(conformed, sink, compression=COMPRESSION)
+    pq.write_table(conformed, sink, compression=COMPRESSION, **encoding_options(conformed.schema))
     return sink.getvalue()
 
 
