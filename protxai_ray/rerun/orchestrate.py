@@ -165,13 +165,14 @@ def _run_table(store: Store, run_id: str, manifest: dict, table: str, schema: pa
 
 
 def _pipeline_config(config: RerunConfig, parent_id: str, parent: dict, release: str, run_id: str, todo):
+    """The parent's model, target and method (so new rows are comparable with the copied ones)."""
+    import dataclasses
+
     from protxai_ray.pipeline.config import RunConfig
 
     method = dict(parent.get("method") or {})
-    method_fields = {
-        k: method[k] for k in ("steps", "method", "derivative", "tolerance", "precision") if k in method
-    }
-    return RunConfig(
+    settable = {f.name for f in dataclasses.fields(RunConfig)}
+    run_config = RunConfig(
         store=config.store,
         release=release,
         model=parent["model"]["path"],
@@ -184,8 +185,14 @@ def _pipeline_config(config: RerunConfig, parent_id: str, parent: dict, release:
         accessions=tuple(todo),
         parent_run=parent_id,
         progress=config.progress,
-        **method_fields,
+        **{k: v for k, v in method.items() if k in settable},
     )
+    if run_config.method_config() != method:
+        raise RunError(
+            f"run {parent_id}: its method settings {method} cannot be reproduced by this version "
+            f"({run_config.method_config()}); start a full run with `protxai attribute`"
+        )
+    return run_config
 
 
 def run_rerun(config: RerunConfig) -> RerunResult:
