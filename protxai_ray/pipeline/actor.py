@@ -71,13 +71,15 @@ class AttributeShard:
                 rows.append({"shard": shard["shard"], "proteins": len(shard["accession"]), "skipped": True})
                 continue
             proteins = [
-                ProteinInput(accession=a, crc64=c, sequence=s, ec=list(e or []), go=list(g or []))
-                for a, c, s, e, g in zip(
+                ProteinInput(accession=a, crc64=c, sequence=s, ec=list(e or []), go=list(g or []),
+                             feature_types=list(f or []))
+                for a, c, s, e, g, f in zip(
                     shard["accession"],
                     shard["crc64"],
                     shard["sequence"],
                     shard["ec"],
                     shard["go"],
+                    shard["feature_types"],
                     strict=True,
                 )
             ]

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from protxai_ray.errors import RunError, StoreError
 from protxai_ray.store.fs import Store
 
-PLAN_COLUMNS = ("accession", "crc64", "length", "sequence", "ec", "go")
+PLAN_COLUMNS = ("accession", "crc64", "length", "sequence", "ec", "go", "feature_types")
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,30 @@ def read_release_proteins(store: Store, release: str) -> pa.Table:
             )
             raise RunError(f"store {store.uri} has no release {release}{hint}")
         table = read_release(store, release, "proteins")
+        annotations = read_release(store, release, "annotations")
     except StoreError as exc:
         raise RunError(f"cannot read release {release} from {store.uri}: {exc}") from exc
-    return table.select(list(PLAN_COLUMNS))
+    return with_feature_types(table, annotations).select(list(PLAN_COLUMNS))
+
+
+def with_feature_types(proteins: pa.Table, annotations: pa.Table) -> pa.Table:
+    """``proteins`` plus ``feature_types`` (sorted distinct annotation types per accession): target
+    ``label`` needs them where a label is a feature (TMbed entries carry transmembrane regions, no GO)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.register("proteins", proteins)
+        con.register("annotations", annotations.select(["accession", "feature_type"]))
+        return con.execute(
+            """SELECT p.*, coalesce(t.feature_types, []::VARCHAR[]) AS feature_types
+               FROM proteins p LEFT JOIN (
+                   SELECT accession, list_sort(list(DISTINCT feature_type)) AS feature_types
+                   FROM annotations GROUP BY accession) t USING (accession)
+               ORDER BY p.accession"""
+        ).to_arrow_table()
+    finally:
+        con.close()
 
 
 def filter_proteins(

@@ -42,6 +42,7 @@ class ProteinInput:
     sequence: str
     ec: list[str] = field(default_factory=list)
     go: list[str] = field(default_factory=list)
+    feature_types: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -102,7 +103,9 @@ def attribute_shard(model, run_id: str, proteins: list[ProteinInput], config: Ru
     for protein in proteins:
         try:
             model.encode([protein.sequence], [protein.accession])
-            target = resolve_target(model, config.target, list(protein.ec or []), list(protein.go or []))
+            target = resolve_target(
+                model, config.target, protein.ec, protein.go, protein.feature_types, protein.accession
+            )
         except ProtxaiError as exc:
             failures[protein.accession] = _reason(exc)
             continue
@@ -171,30 +174,13 @@ def device_peak_flops(model, precision: str) -> float | None:
     return measure_cpu_peak(size=1024, repeats=3)
 
 
-def resolve_target(model, spec: str, ec: list[str], go: list[str]) -> int:
-    """The class index to attribute (-1 = argmax after the forward), via the models' resolver."""
-    try:
-        from protxai_ray.models.targets import resolve_target as resolve
-    except ImportError:  # resolver not in this checkout yet: the same rules, minimal
-        return _resolve_minimal(model.label_names, spec, ec, go)
-    return resolve(model, spec, ec, go)
+def resolve_target(
+    model, spec: str, ec: list[str], go: list[str], feature_types: list[str] = (), accession: str | None = None
+) -> int:
+    """The class index to attribute (-1 = argmax after the forward), by the models' label rules."""
+    from protxai_ray.models.targets import resolve_target as resolve
 
-
-def _resolve_minimal(labels: list[str], spec: str, ec: list[str], go: list[str]) -> int:
-    from protxai_ray.errors import UnknownTarget
-
-    if spec == "argmax":
-        return -1
-    if spec == "label":
-        for name in [*ec, *go]:
-            if name in labels:
-                return labels.index(name)
-        raise UnknownTarget(f"none of the entry's EC/GO terms ({', '.join([*ec, *go]) or 'none'}) is a class")
-    if spec in labels:
-        return labels.index(spec)
-    if spec.isdigit() and int(spec) < len(labels):
-        return int(spec)
-    raise UnknownTarget(f"target {spec!r} is not a class of this model ({', '.join(labels)})")
+    return resolve(model, spec, list(ec), list(go), feature_types=tuple(feature_types), accession=accession)
 
 
 def _reason(exc: BaseException) -> str:

@@ -8,6 +8,7 @@ import pytest
 from protxai_ray.errors import RunError
 from protxai_ray.pipeline.plan import filter_proteins, make_plan, read_release_proteins
 from protxai_ray.store.fs import Store
+from protxai_ray.store.releases import read_release
 from tests.pipeline.conftest import RELEASE
 
 
@@ -57,6 +58,13 @@ def test_filters_and_errors():
 def test_release_read_from_store(release_store):
     proteins = read_release_proteins(Store(release_store), RELEASE)
     assert proteins.num_rows == 200
-    assert proteins.column_names == ["accession", "crc64", "length", "sequence", "ec", "go"]
+    assert proteins.column_names == ["accession", "crc64", "length", "sequence", "ec", "go", "feature_types"]
+    types = dict(zip(proteins["accession"].to_pylist(), proteins["feature_types"].to_pylist(), strict=True))
+    annotations = read_release(Store(release_store), RELEASE, "annotations").to_pylist()
+    expected: dict[str, set[str]] = {}
+    for row in annotations:
+        expected.setdefault(row["accession"], set()).add(row["feature_type"])
+    assert any(types.values())
+    assert types == {a: sorted(expected.get(a, ())) for a in types}
     with pytest.raises(RunError, match="has no release 1999_01.*2024_01"):
         read_release_proteins(Store(release_store), "1999_01")
