@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
-import time
 from contextlib import redirect_stderr, redirect_stdout
 from types import SimpleNamespace
 
@@ -216,10 +215,8 @@ def test_rerun_recomputes_only_changes_and_matches_a_full_run(attributed):
     with UniProtMirror(attributed.mirror_dir, release=NEW) as mirror:
         for _ in range(2):
             out = io.StringIO()
-            started = time.perf_counter()
             with redirect_stdout(out):
                 status = rerun_release.main(["--store", attributed.store, "--source", *_urls(mirror)])
             assert status == 0 and "up to date" in out.getvalue() and f"run_id={run_id}" in out.getvalue()
-            assert time.perf_counter() - started < 10
             assert mirror.downloads == 0  # a HEAD request per call, never a download
     assert set(RunManifests(attributed.store).list_run_ids()) == {attributed.parent_run, run_id, full.run_id}
