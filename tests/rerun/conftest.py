@@ -121,15 +121,31 @@ def ingest(store: str, release: str, sources: list[str]) -> None:
     write_release(open_store(store), release, collect_entries(sources), sources=sources)
 
 
+def start_local_ray() -> bool:
+    """``ray.init`` for the tests (True if this call started it). On an overloaded machine the local
+    node can time out during start-up; that is retried once, after a clean shutdown."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    for attempt in range(2):
+        try:
+            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, logging_level=logging.WARNING)
+            return True
+        except Exception:  # noqa: BLE001 - Ray raises a bare Exception for a node start-up timeout
+            ray.shutdown()
+            if attempt:
+                raise
+    return False
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     """One in-process Ray for the module: the pipeline joins it instead of starting and stopping its own
     per run (three runs here)."""
     import ray
 
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, logging_level=logging.WARNING)
+    started = start_local_ray()
     yield
     if started:
         ray.shutdown()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import logging
 import os
 import re
 from contextlib import redirect_stderr, redirect_stdout
@@ -23,7 +22,7 @@ from protxai_ray.store.releases import list_releases
 from protxai_ray.store.runs import RunManifests
 from protxai_ray.uniprot.collect import collect_entries
 from tests.conftest import PROJECT_ROOT
-from tests.rerun.conftest import FILES, LABELS, RELEASES, ingest, write_subset
+from tests.rerun.conftest import FILES, LABELS, RELEASES, ingest, start_local_ray, write_subset
 from tests.rerun.http_source import UniProtMirror
 
 OLD, NEW = "2024_01", "2024_03"
@@ -37,9 +36,7 @@ def s3_vars(seaweed):
     os.environ.update(env)
     import ray
 
-    started = not ray.is_initialized()
-    if started:  # one Ray for both runs of the test, started with the AWS_* above
-        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, logging_level=logging.WARNING)
+    started = start_local_ray()  # one Ray for both runs of the test, started with the AWS_* above
     yield env
     if started:
         ray.shutdown()
