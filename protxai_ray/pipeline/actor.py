@@ -71,8 +71,14 @@ class AttributeShard:
                 rows.append({"shard": shard["shard"], "proteins": len(shard["accession"]), "skipped": True})
                 continue
             proteins = [
-                ProteinInput(accession=a, crc64=c, sequence=s, ec=list(e or []), go=list(g or []),
-                             feature_types=list(f or []))
+                ProteinInput(
+                    accession=a,
+                    crc64=c,
+                    sequence=s,
+                    ec=list(e or []),
+                    go=list(g or []),
+                    feature_types=list(f or []),
+                )
                 for a, c, s, e, g, f in zip(
                     shard["accession"],
                     shard["crc64"],

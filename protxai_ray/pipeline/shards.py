@@ -175,7 +175,12 @@ def device_peak_flops(model, precision: str) -> float | None:
 
 
 def resolve_target(
-    model, spec: str, ec: list[str], go: list[str], feature_types: list[str] = (), accession: str | None = None
+    model,
+    spec: str,
+    ec: list[str],
+    go: list[str],
+    feature_types: list[str] = (),
+    accession: str | None = None,
 ) -> int:
     """The class index to attribute (-1 = argmax after the forward), by the models' label rules."""
     from protxai_ray.models.targets import resolve_target as resolve
