@@ -37,7 +37,7 @@ JOIN predictions p ON p.run_id = e.run_id AND p.target_name = e.class
 JOIN protein_head_scores s ON s.run_id = e.run_id AND s.accession = p.accession
      AND s.annotation = e.annotation AND s.layer = e.layer AND s.head = e.head
 WHERE e.run_id = $run_id AND e.annotation = 'transmembrane' AND e.class = $cls AND e.testable
-GROUP BY ALL ORDER BY e.p_adj, e.p, e.layer, e.head LIMIT $limit
+GROUP BY e.layer, e.head, e.n, e.p_adj, e.p ORDER BY e.p_adj, e.p, e.layer, e.head LIMIT $limit
 """
 
 
@@ -61,8 +61,8 @@ def select_proteins(con, release: str, per_class: int, max_length: int) -> list[
     return sorted(membrane + other)
 
 
-def _run_id(name: str, model_dir: Path, accessions: list[str], steps: int) -> str:
-    digest = hashlib.sha256()
+def _run_id(name: str, model_dir: Path, accessions: list[str], steps: int, derivative: str) -> str:
+    digest = hashlib.sha256(derivative.encode())
     for path in sorted(model_dir.glob("*.safetensors")):
         digest.update(path.read_bytes())
     digest.update(",".join(accessions).encode())
@@ -104,15 +104,24 @@ def run_demo(
         log(f"[1/4] release {DEMO_RELEASE} already in {st.uri}")
     con = connect(st)
     accessions = select_proteins(con, DEMO_RELEASE, per_class, max_length)
-    log(f"      {len(accessions)} proteins selected ({per_class} membrane + {per_class} other, ≤ {max_length} aa)")
+    log(
+        f"      {len(accessions)} proteins selected ({per_class} membrane + {per_class} other, ≤ {max_length} aa)"
+    )
 
     result = DemoResult(store=st.uri, report=Path())
     for step, (name, model_dir) in enumerate(models.items(), start=2):
-        run_id = _run_id(name, model_dir, accessions, steps)
+        run_id = _run_id(name, model_dir, accessions, steps, RunConfig.derivative)
         log(f"[{step}/4] attribute with {name} model ({actors} Ray actors, {steps} steps): run_id={run_id}")
         config = RunConfig(
-            store=st.uri, release=DEMO_RELEASE, model=str(model_dir), target="label", steps=steps,
-            actors=actors, run_id=run_id, accessions=tuple(accessions), shard_size=25,
+            store=st.uri,
+            release=DEMO_RELEASE,
+            model=str(model_dir),
+            target="label",
+            steps=steps,
+            actors=actors,
+            run_id=run_id,
+            accessions=tuple(accessions),
+            shard_size=25,
         )
         summary = run_attribution(config)
         log(f"      {summary.proteins} proteins, {summary.failures} failures")
@@ -134,16 +143,24 @@ def run_demo(
         ).fetchone()
         result.embedding[name] = None if row is None else row[0]
     trained = result.runs["membrane"]
-    result.top_heads = con.execute(TOP_HEADS_SQL, {"run_id": trained, "cls": "GO:0016020", "limit": 10}).fetchall()
+    result.top_heads = con.execute(
+        TOP_HEADS_SQL, {"run_id": trained, "cls": "GO:0016020", "limit": 10}
+    ).fetchall()
 
-    out = Path(report_dir) if report_dir else (
-        Path(st.base) / "report" if not st.is_s3 else Path("demo_report")
+    out = (
+        Path(report_dir)
+        if report_dir
+        else (Path(st.base) / "report" if not st.is_s3 else Path("demo_report"))
     )
     log(f"[4/4] report → {out}")
     from protxai_ray.models import load_model
 
     result.report = build_report(
-        con, trained, out, adapter=load_model(str(models["membrane"]), device="cpu"),
-        control_run=result.runs["membrane_shuffled"], track_annotation="transmembrane",
+        con,
+        trained,
+        out,
+        adapter=load_model(str(models["membrane"]), device="cpu"),
+        control_run=result.runs["membrane_shuffled"],
+        track_annotation="transmembrane",
     )
     return result

@@ -32,7 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", default="label", help="label | argmax | class name | class index")
     parser.add_argument("--steps", type=_steps, default=32, help="quadrature steps, or 'auto' (default 32)")
     parser.add_argument("--method", default="gausslegendre", help="quadrature: gausslegendre | riemann_*")
-    parser.add_argument("--derivative", default="finite", help="head conductance dh/dalpha: finite | exact")
+    parser.add_argument(
+        "--derivative",
+        default="exact",
+        help="head conductance dh/dalpha: exact (forward-mode, default) | finite",
+    )
     parser.add_argument(
         "--tolerance", type=float, default=0.01, help="convergence delta goal of --steps auto"
     )

@@ -20,8 +20,12 @@ def run(args: argparse.Namespace) -> int:
     from protxai_ray.demo import run_demo
 
     result = run_demo(
-        store=args.store, report_dir=args.report, per_class=args.per_class,
-        max_length=args.max_length, steps=args.steps, actors=args.actors,
+        store=args.store,
+        report_dir=args.report,
+        per_class=args.per_class,
+        max_length=args.max_length,
+        steps=args.steps,
+        actors=args.actors,
     )
     print()
     print("Top heads for transmembrane (class GO:0016020, Wilcoxon r > 0, BH over all heads):")

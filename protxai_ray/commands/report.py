@@ -17,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--annotation", help="annotation type for the relevance tracks (default: the best)")
     parser.add_argument("--tracks", type=int, default=4, help="proteins drawn as relevance tracks")
     parser.add_argument(
-        "--flip-proteins", type=int, default=12,
+        "--flip-proteins",
+        type=int,
+        default=12,
         help="proteins in the alanine-flipping faithfulness curve (0 skips it; needs the run's model)",
     )
 

@@ -50,7 +50,7 @@ class RunConfig:
     target: str = "label"
     steps: int | str = DEFAULT_STEPS
     method: str = "gausslegendre"
-    derivative: str = "finite"
+    derivative: str = "exact"
     tolerance: float = 0.01
     precision: str = "fp32"
     actors: int = 1

@@ -50,7 +50,9 @@ def alanine_flip_curve(
     for protein in proteins:
         length = len(protein.sequence)
         relevance = np.asarray(protein.residues[1 : length + 1], dtype=float)
-        ranked = np.lexsort((np.arange(1, length + 1), -relevance)) + 1  # most relevant first, ties by position
+        ranked = (
+            np.lexsort((np.arange(1, length + 1), -relevance)) + 1
+        )  # most relevant first, ties by position
         usable = [n for n in counts if n <= length]
         variants = [protein.sequence]
         for n in usable:

@@ -72,8 +72,10 @@ def build_report(
     sections.append("<h2>Head-level enrichment (−ln p_adj, Wilcoxon r &gt; 0, BH)</h2>" + "".join(heat_items))
 
     top = top_heads(con, run_id)
-    sections.append("<h2>Top significant heads</h2>" + (top.to_html(index=False, float_format="%.3g")
-                                                         if not top.empty else "<p>No significant heads.</p>"))
+    sections.append(
+        "<h2>Top significant heads</h2>"
+        + (top.to_html(index=False, float_format="%.3g") if not top.empty else "<p>No significant heads.</p>")
+    )
 
     embedding = data.embedding_results(con, run_id)
     if not embedding.empty:
@@ -94,8 +96,9 @@ def build_report(
             items.append(f'<figure><img src="{name}" style="max-width:100%"></figure>')
         if items:
             heads_text = ", ".join(f"L{layer} H{head}" for layer, head in head_list)
-            sections.append(f"<h2>Relevance tracks ({html.escape(annotation)}; heads {heads_text})</h2>"
-                            + "".join(items))
+            sections.append(
+                f"<h2>Relevance tracks ({html.escape(annotation)}; heads {heads_text})</h2>" + "".join(items)
+            )
 
     accessions, classes, profiles = data.head_profiles(con, run_id)
     if len(accessions) >= 3 and profiles.shape[1] >= 2:
@@ -108,19 +111,28 @@ def build_report(
         if not flip.empty:
             figures.faithfulness_curve(flip, out / "faithfulness.png")
             flip.to_csv(out / "faithfulness.csv", index=False)
-            sections.append('<h2>Faithfulness (alanine flipping)</h2><img src="faithfulness.png">'
-                            + flip.to_html(index=False, float_format="%.4g"))
+            sections.append(
+                '<h2>Faithfulness (alanine flipping)</h2><img src="faithfulness.png">'
+                + flip.to_html(index=False, float_format="%.4g")
+            )
 
     if control_run:
         rows = []
         for annotation_name in sorted({m.annotation for m in maps}):
             ours = analyses.significant_heads(con, run_id, annotation_name)
             control = analyses.significant_heads(con, control_run, annotation_name)
-            rows.append({"annotation": annotation_name, "significant_heads": len(ours),
-                         "control_significant_heads": len(control),
-                         "jaccard": analyses.jaccard(ours, control)})
-        sections.append(f"<h2>Control run {html.escape(control_run)}: Jaccard of significant heads</h2>"
-                        + pd.DataFrame(rows).to_html(index=False, float_format="%.3g", na_rep="n/a"))
+            rows.append(
+                {
+                    "annotation": annotation_name,
+                    "significant_heads": len(ours),
+                    "control_significant_heads": len(control),
+                    "jaccard": analyses.jaccard(ours, control),
+                }
+            )
+        sections.append(
+            f"<h2>Control run {html.escape(control_run)}: Jaccard of significant heads</h2>"
+            + pd.DataFrame(rows).to_html(index=False, float_format="%.3g", na_rep="n/a")
+        )
 
     index = out / "index.html"
     index.write_text(_page(run_id, layers, heads, sections))
@@ -129,15 +141,21 @@ def build_report(
 
 def _best_annotation(con, run_id: str, top: pd.DataFrame) -> str | None:
     """The stored feature type (controls have no spans to draw) with the most significant heads."""
-    stored = {row[0] for row in con.execute(
-        """SELECT DISTINCT feature_type FROM annotations
-           WHERE release = (SELECT release FROM runs WHERE run_id = $r)""", {"r": run_id}).fetchall()}
+    stored = {
+        row[0]
+        for row in con.execute(
+            """SELECT DISTINCT feature_type FROM annotations
+           WHERE release = (SELECT release FROM runs WHERE run_id = $r)""",
+            {"r": run_id},
+        ).fetchall()
+    }
     ranked = [a for a in top["annotation"].value_counts().index if a in stored] if not top.empty else []
     if ranked:
         return str(ranked[0])
     tested = con.execute(
         "SELECT DISTINCT annotation FROM head_enrichment WHERE run_id = $r AND testable ORDER BY 1",
-        {"r": run_id}).fetchall()
+        {"r": run_id},
+    ).fetchall()
     return next((a for (a,) in tested if a in stored), None)
 
 
@@ -147,7 +165,8 @@ def _track_heads(con, run_id: str, annotation: str, limit: int = 3) -> list[tupl
         """SELECT layer, head FROM head_enrichment
            WHERE run_id = $r AND annotation = $a AND testable
            GROUP BY layer, head ORDER BY min(p_adj), min(p), layer, head LIMIT $k""",
-        {"r": run_id, "a": annotation, "k": limit}).fetchall()
+        {"r": run_id, "a": annotation, "k": limit},
+    ).fetchall()
     return [(int(layer), int(head)) for layer, head in rows]
 
 
@@ -171,10 +190,14 @@ def _faithfulness(con, run_id: str, adapter, limit: int) -> pd.DataFrame:
 
 
 def _page(run_id: str, layers: int, heads: int, sections: list[str]) -> str:
-    style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}"
-             "figure{display:inline-block;margin:6px;vertical-align:top}"
-             "img{max-width:520px}table{border-collapse:collapse;font-size:12px;margin:8px 0}"
-             "td,th{border:1px solid #ccc;padding:2px 6px}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>protxai run {html.escape(run_id)}"
-            f"</title><style>{style}</style></head><body><h1>protxai report: run {html.escape(run_id)}</h1>"
-            f"<p>Model: {layers} layers × {heads} heads.</p>" + "\n".join(sections) + "</body></html>")
+    style = (
+        "body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}"
+        "figure{display:inline-block;margin:6px;vertical-align:top}"
+        "img{max-width:520px}table{border-collapse:collapse;font-size:12px;margin:8px 0}"
+        "td,th{border:1px solid #ccc;padding:2px 6px}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>protxai run {html.escape(run_id)}"
+        f"</title><style>{style}</style></head><body><h1>protxai report: run {html.escape(run_id)}</h1>"
+        f"<p>Model: {layers} layers × {heads} heads.</p>" + "\n".join(sections) + "</body></html>"
+    )

@@ -83,9 +83,7 @@ def head_profiles(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[list[str
     return accessions, classes, table.to_numpy(float)
 
 
-def track_proteins(
-    con: duckdb.DuckDBPyConnection, run_id: str, annotation: str, limit: int
-) -> list[str]:
+def track_proteins(con: duckdb.DuckDBPyConnection, run_id: str, annotation: str, limit: int) -> list[str]:
     """Accessions of the run that carry ``annotation``, the most confidently predicted first."""
     return [
         row[0]
@@ -134,9 +132,13 @@ def protein_track(
     ).fetchall()
     head_tracks: dict[tuple[int, int], np.ndarray] = {}
     for layer, head in heads:
-        head_tracks[(layer, head)] = con.execute(
-            """SELECT relevance FROM heads WHERE run_id = $run_id AND accession = $accession
+        head_tracks[(layer, head)] = (
+            con.execute(
+                """SELECT relevance FROM heads WHERE run_id = $run_id AND accession = $accession
                AND layer = $layer AND head = $head ORDER BY position""",
-            {**params, "layer": layer, "head": head},
-        ).fetchnumpy()["relevance"].astype(float)
+                {**params, "layer": layer, "head": head},
+            )
+            .fetchnumpy()["relevance"]
+            .astype(float)
+        )
     return Track(accession, sequence, residues.astype(float), [tuple(s) for s in spans], head_tracks)

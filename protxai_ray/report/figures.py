@@ -34,16 +34,18 @@ def head_heatmap(head_map: HeadMap, vmax: float, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(max(3.5, 0.35 * heads + 2.2), max(3.0, 0.28 * layers + 1.6)))
     cmap = plt.get_cmap("viridis").copy()
     cmap.set_bad("#e6e6e6")
-    image = ax.imshow(shown, cmap=cmap, vmin=0.0, vmax=vmax, aspect="auto", origin="lower",
-                      interpolation="nearest")
+    image = ax.imshow(
+        shown, cmap=cmap, vmin=0.0, vmax=vmax, aspect="auto", origin="lower", interpolation="nearest"
+    )
     ax.set_xlabel("head")
     ax.set_ylabel("layer")
     ax.set_xticks(range(heads))
     ax.set_yticks(range(layers))
     ax.tick_params(labelsize=7)
     n_sig = int(head_map.significant.sum())
-    ax.set_title(f"{head_map.cls} · {head_map.annotation}\n{n_sig} significant heads (n={head_map.n})",
-                 fontsize=9)
+    ax.set_title(
+        f"{head_map.cls} · {head_map.annotation}\n{n_sig} significant heads (n={head_map.n})", fontsize=9
+    )
     bar = fig.colorbar(image, ax=ax)
     bar.set_label("−ln p_adj (BH; grey = not significant)", fontsize=8)
     fig.tight_layout()
@@ -76,8 +78,13 @@ def relevance_track(track: Track, path: Path) -> Path:
     """Residue relevance along the sequence, top heads below it, annotation spans drawn underneath."""
     positions = np.arange(len(track.residues))
     n_heads = len(track.heads)
-    fig, axes = plt.subplots(2 + n_heads, 1, figsize=(10, 2.2 + 1.1 * n_heads), sharex=True,
-                             gridspec_kw={"height_ratios": [3] + [1.6] * n_heads + [1]})
+    fig, axes = plt.subplots(
+        2 + n_heads,
+        1,
+        figsize=(10, 2.2 + 1.1 * n_heads),
+        sharex=True,
+        gridspec_kw={"height_ratios": [3] + [1.6] * n_heads + [1]},
+    )
     axes[0].plot(positions, track.residues, color="#333333", linewidth=0.8)
     axes[0].axhline(0, color="#999999", linewidth=0.5)
     axes[0].set_ylabel("embedding IG", fontsize=8)
@@ -91,8 +98,11 @@ def relevance_track(track: Track, path: Path) -> Path:
     for row, kind in enumerate(kinds):
         for feature_type, start, end in track.spans:
             if feature_type == kind:
-                span_ax.broken_barh([(start - 0.5, end - start + 1)], (row - 0.4, 0.8),
-                                    color=SPAN_COLOURS.get(kind, "#666666"))
+                span_ax.broken_barh(
+                    [(start - 0.5, end - start + 1)],
+                    (row - 0.4, 0.8),
+                    color=SPAN_COLOURS.get(kind, "#666666"),
+                )
     span_ax.set_yticks(range(len(kinds)))
     span_ax.set_yticklabels(kinds, fontsize=7)
     span_ax.set_ylim(-0.6, max(len(kinds), 1) - 0.4)
