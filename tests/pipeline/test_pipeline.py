@@ -99,7 +99,7 @@ def test_run_matches_engine_and_query(finished_run, release_store, model_dir):
     assert manifest["method"] == {
         "method": "gausslegendre",
         "steps": 8,
-        "derivative": "finite",
+        "derivative": "exact",
         "tolerance": 0.01,
         "precision": "fp32",
     }
