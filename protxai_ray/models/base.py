@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import torch
 
 from protxai_ray.errors import InvalidSequence
-from protxai_ray.models.adapter import ModelAdapter
+from protxai_ray.models.adapter import HeadHookPoint, ModelAdapter
 
 STANDARD_RESIDUES = frozenset("ACDEFGHIKLMNPQRSTVWY")
 RARE_TO_X = {"U": "X", "Z": "X", "O": "X", "B": "X", "J": "X"}
@@ -39,6 +39,19 @@ def normalise_sequence(sequence: str, name: str) -> str:
                 f"non-protein character {letter!r} at position {position} (accepted: amino-acid letters)",
             )
     return "".join(RARE_TO_X.get(letter, letter) for letter in upper)
+
+
+def self_attention_hook_points(layers) -> list[HeadHookPoint]:
+    """Hook points of BERT-style layers: ``layer.attention.self`` returns the per-head context first."""
+    return [
+        HeadHookPoint(
+            module=layer.attention.self,
+            use_input=False,
+            num_heads=layer.attention.self.num_attention_heads,
+            head_size=layer.attention.self.attention_head_size,
+        )
+        for layer in layers
+    ]
 
 
 def read_vocab_file(path: str) -> dict[str, int]:

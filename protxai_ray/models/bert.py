@@ -17,7 +17,7 @@ from transformers import BertForSequenceClassification
 
 from protxai_ray.errors import ModelLoadError
 from protxai_ray.models.adapter import HeadHookPoint
-from protxai_ray.models.base import ResidueVocabAdapter, read_vocab_file
+from protxai_ray.models.base import ResidueVocabAdapter, read_vocab_file, self_attention_hook_points
 
 VOCAB_FILE = "vocab.txt"
 PROTBERT_VOCAB = os.path.join(os.path.dirname(__file__), "vocab", "protbert_vocab.txt")
@@ -58,18 +58,7 @@ class BertAdapter(ResidueVocabAdapter):
         return self.model.bert.embeddings
 
     def head_hook_points(self) -> list[HeadHookPoint]:
-        points = []
-        for layer in self.model.bert.encoder.layer:
-            attention = layer.attention.self
-            points.append(
-                HeadHookPoint(
-                    module=attention,
-                    use_input=False,
-                    num_heads=attention.num_attention_heads,
-                    head_size=attention.attention_head_size,
-                )
-            )
-        return points
+        return self_attention_hook_points(self.model.bert.encoder.layer)
 
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits

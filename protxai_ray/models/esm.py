@@ -31,7 +31,7 @@ from transformers import EsmConfig, EsmForSequenceClassification
 
 from protxai_ray.errors import ModelLoadError
 from protxai_ray.models.adapter import HeadHookPoint
-from protxai_ray.models.base import ResidueVocabAdapter, read_vocab_file
+from protxai_ray.models.base import ResidueVocabAdapter, read_vocab_file, self_attention_hook_points
 
 VOCAB_FILE = "vocab.txt"
 ESM2_TOKENS = [
@@ -86,18 +86,7 @@ class EsmAdapter(ResidueVocabAdapter):
         return self.model.esm.embeddings
 
     def head_hook_points(self) -> list[HeadHookPoint]:
-        points = []
-        for layer in self.model.esm.encoder.layer:
-            attention = layer.attention.self
-            points.append(
-                HeadHookPoint(
-                    module=attention,
-                    use_input=False,
-                    num_heads=attention.num_attention_heads,
-                    head_size=attention.attention_head_size,
-                )
-            )
-        return points
+        return self_attention_hook_points(self.model.esm.encoder.layer)
 
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits

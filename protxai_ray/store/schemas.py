@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from protxai_ray.uniprot.diff import RELEASE_CHANGES as _release_changes_schema
+
 SCHEMA_VERSION = "1"
 
 PROTEINS = pa.schema(
@@ -103,29 +105,8 @@ def with_version(schema: pa.Schema) -> pa.Schema:
 
 
 # Release diff (issue 8), one row per accession of either release; written by the re-run to
-# ``releases/release=R/changes/*.parquet`` and read by the ``release_changes`` view.
-RELEASE_CHANGES = pa.schema(
-    [
-        ("release", pa.string()),
-        ("previous_release", pa.string()),
-        ("accession", pa.string()),
-        (
-            "change",
-            pa.string(),
-        ),  # new | deleted | sequence_changed | label_changed | annotations_changed | unchanged
-        ("crc64_old", pa.string()),
-        ("crc64_new", pa.string()),
-        ("sequence_version_old", pa.int32()),
-        ("sequence_version_new", pa.int32()),
-        ("is_new", pa.bool_()),
-        ("is_deleted", pa.bool_()),
-        ("sequence_changed", pa.bool_()),
-        ("label_changed", pa.bool_()),
-        ("ec_changed", pa.bool_()),
-        ("go_changed", pa.bool_()),
-        ("annotations_changed", pa.bool_()),
-    ]
-)
+# ``releases/release=R/changes/*.parquet`` and read by the ``release_changes`` view. The diff owns it.
+RELEASE_CHANGES = _release_changes_schema
 
 # Stats tables (DESIGN "Stats tables"), under ``runs/run_id=ID/stats/<table>/*.parquet``. The DuckDB views
 # use these types only while no file exists (empty, typed views); the ``run_id`` column comes from the path
