@@ -25,7 +25,7 @@ def fp32_bert(tmp_path_factory):
     )
 
 
-def _close(a, b, rtol):
+def assert_close(a, b, rtol):
     assert np.abs(a - b).max() <= rtol * np.abs(b).max()
 
 
@@ -36,8 +36,8 @@ def test_batched_equals_alone(fp32_bert, derivative):
     for sequence, target, batched in zip(PROTEINS, targets, together, strict=True):
         alone = attribute_batch(fp32_bert, [sequence], [target], steps=12, derivative=derivative)[0]
         assert batched.heads.shape == alone.heads.shape == (2, 3, len(sequence) + 2)
-        _close(batched.residues, alone.residues, 1e-5)
-        _close(batched.heads, alone.heads, 1e-5)
+        assert_close(batched.residues, alone.residues, 1e-5)
+        assert_close(batched.heads, alone.heads, 1e-5)
         assert batched.logit == pytest.approx(alone.logit, rel=1e-5)
 
 
@@ -49,8 +49,8 @@ def test_node_chunking_does_not_change_results(fp32_bert, derivative):
         fp32_bert, PROTEINS[:2], [0, 1], steps=9, derivative=derivative, memory_budget_mb=0
     )
     for a, b in zip(whole, chunked, strict=True):
-        _close(b.residues, a.residues, 1e-5)
-        _close(b.heads, a.heads, 1e-5)
+        assert_close(b.residues, a.residues, 1e-5)
+        assert_close(b.heads, a.heads, 1e-5)
 
 
 def test_memory_model_groups(fp32_bert):
