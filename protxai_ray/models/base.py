@@ -79,6 +79,13 @@ class ResidueVocabAdapter(ModelAdapter):
     baseline_fill_id: int
     _max_residues: int
 
+    def _attach(self, model, path: str, weights_sha256: str) -> None:
+        """Bind the loaded model and take the class names from its config (``id2label``)."""
+        self.model = model
+        self.path = path
+        self.weights_sha256 = weights_sha256
+        self.label_names = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
+
     @property
     def max_residues(self) -> int:
         return self._max_residues

@@ -27,11 +27,8 @@ class BertAdapter(ResidueVocabAdapter):
     model_type = "bert"
 
     def __init__(self, model: BertForSequenceClassification, path: str, weights_sha256: str) -> None:
-        self.model = model
-        self.path = path
-        self.weights_sha256 = weights_sha256
+        self._attach(model, path, weights_sha256)
         config = model.config
-        self.label_names = [str(config.id2label[i]) for i in range(config.num_labels)]
         vocab_path = os.path.join(path, VOCAB_FILE)
         if not os.path.isfile(vocab_path):
             raise ModelLoadError(f"{path}: BERT model directory has no {VOCAB_FILE}")

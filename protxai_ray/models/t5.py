@@ -90,11 +90,8 @@ class T5Adapter(ResidueVocabAdapter):
     model_type = "t5"
 
     def __init__(self, model: T5EncoderClassifier, path: str, weights_sha256: str) -> None:
-        self.model = model
-        self.path = path
-        self.weights_sha256 = weights_sha256
+        self._attach(model, path, weights_sha256)
         config = model.config
-        self.label_names = [str(config.id2label[i]) for i in range(config.num_labels)]
         vocab_path = os.path.join(path, VOCAB_FILE)
         if os.path.isfile(vocab_path):
             vocab = read_vocab_file(vocab_path)
