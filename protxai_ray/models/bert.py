@@ -1,4 +1,9 @@
-"""ProtBert-style BERT classifiers (``BertForSequenceClassification``).
+"""ProtBert-style BERT classifiers: ``BertForSequenceClassification`` and ``BertMeanPoolClassifier``.
+
+``BertForSequenceClassification`` pools the ``[CLS]`` token (dense + tanh pooler). ``BertMeanPoolClassifier``
+(``architectures: ["BertMeanPoolClassifier"]`` in config.json; weights ``bert.*`` + ``classifier.*``, no
+pooler) averages the last hidden states of all attended tokens, as protein classifiers built on per-residue
+embeddings usually do; every residue then reaches the logit directly, not only through ``[CLS]``.
 
 Tokens: ``[CLS]`` + one vocabulary token per residue (ProtBert's space-separated letters) + ``[SEP]``,
 padded with ``[PAD]``. Baseline: ``[CLS]`` + ``[PAD]``·L + ``[SEP]`` (DESIGN "Method"). The interpolated
@@ -13,7 +18,9 @@ import os
 
 import torch
 from torch import nn
-from transformers import BertForSequenceClassification
+from transformers import BertConfig, BertForSequenceClassification, BertModel
+from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.models.bert.modeling_bert import BertPreTrainedModel
 
 from protxai_ray.errors import ModelLoadError
 from protxai_ray.models.adapter import HeadHookPoint
@@ -21,12 +28,60 @@ from protxai_ray.models.base import ResidueVocabAdapter, read_vocab_file, self_a
 
 VOCAB_FILE = "vocab.txt"
 PROTBERT_VOCAB = os.path.join(os.path.dirname(__file__), "vocab", "protbert_vocab.txt")
+MEAN_POOL_ARCHITECTURE = "BertMeanPoolClassifier"
+
+
+class BertMeanPoolClassifier(BertPreTrainedModel):
+    """BERT encoder + masked mean over attended tokens + dropout + linear head: logits ``float32[B, C]``."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.bert = BertModel(config, add_pooling_layer=False)
+        dropout = config.classifier_dropout
+        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs,
+    ) -> SequenceClassifierOutput:
+        hidden = self.bert(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            inputs_embeds=inputs_embeds,
+            **kwargs,
+        ).last_hidden_state  # [B, T, D]
+        if attention_mask is None:
+            pooled = hidden.mean(dim=1)
+        else:
+            weights = attention_mask.to(hidden.dtype).unsqueeze(-1)  # [B, T, 1]
+            pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        logits = self.classifier(self.dropout(pooled))
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(logits, labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+def bert_class_for(config: dict) -> type[BertPreTrainedModel]:
+    """The classifier class a BERT directory's ``architectures`` names (default: the ``[CLS]`` classifier)."""
+    if MEAN_POOL_ARCHITECTURE in (config.get("architectures") or []):
+        return BertMeanPoolClassifier
+    return BertForSequenceClassification
 
 
 class BertAdapter(ResidueVocabAdapter):
     model_type = "bert"
 
-    def __init__(self, model: BertForSequenceClassification, path: str, weights_sha256: str) -> None:
+    def __init__(self, model: BertPreTrainedModel, path: str, weights_sha256: str) -> None:
         self._attach(model, path, weights_sha256)
         config = model.config
         vocab_path = os.path.join(path, VOCAB_FILE)

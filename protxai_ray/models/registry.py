@@ -29,11 +29,9 @@ _CHUNK = 1 << 20
 
 
 def _load_bert(path: str, sha: str) -> ModelAdapter:
-    from transformers import BertForSequenceClassification
+    from protxai_ray.models.bert import BertAdapter, bert_class_for
 
-    from protxai_ray.models.bert import BertAdapter
-
-    return BertAdapter(_from_pretrained(BertForSequenceClassification, path), path, sha)
+    return BertAdapter(_from_pretrained(bert_class_for(read_model_config(path)), path), path, sha)
 
 
 def _load_esm(path: str, sha: str) -> ModelAdapter:

@@ -89,7 +89,7 @@ def train_ec_demo(
     log: Callable[[str], None] = print,
 ) -> dict:
     """Train, evaluate and save the EC level-1 demo model; returns the metrics."""
-    spec = spec or ModelSpec()
+    spec = spec or ModelSpec(pooling="cls")  # the shipped EC model is a [CLS]-pooled classifier
     config = TrainConfig(epochs=epochs, seed=seed, class_cap_ratio=None)
     split = ec_split(uniprot_dir, seed)
     counts = split.counts()

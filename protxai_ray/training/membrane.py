@@ -26,6 +26,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 DEMO_MODELS = Path(__file__).resolve().parents[1] / "demo_models"
 HELDOUT_FOLD = 4
+# Mean-pooled model: 2e-3 (the [CLS] model's rate) left the loss plateau at 0.69 when run for 10 epochs;
+# 1e-3 and 5e-4 both converge (5 epochs: held-out AUROC 0.930).
+MEMBRANE_LR = 1e-3
 
 
 def load_membrane_split(data_dir: Path = SHARED_DATA, use_uniprot: bool = True) -> ProteinSplit:
@@ -112,7 +115,12 @@ def model_card(
         "## Model and training",
         "",
         f"- Architecture: {spec.layers} layers × {spec.heads} heads, hidden {spec.hidden}, intermediate "
-        f"{spec.intermediate}, max {spec.max_residues} residues; fixed sinusoidal position embeddings.",
+        f"{spec.intermediate}, max {spec.max_residues} residues; fixed sinusoidal position embeddings; "
+        + (
+            "classifier on the mean of the last hidden states of all tokens (`BertMeanPoolClassifier`)."
+            if spec.pooling == "mean"
+            else "classifier on the [CLS] pooler (`BertForSequenceClassification`)."
+        ),
         f"- Training: {json.dumps(asdict(config))}",
         f"- Per epoch: classes balanced by sampling, windows of ≤ {config.crop} residues (covering a TM "
         "region where there is one), length-bucketed batches; AdamW, warm-up + linear decay.",
@@ -155,7 +163,7 @@ def train_membrane_demo(
 ) -> dict:
     """Train, evaluate and save the membrane demo model (or its control); returns the metrics."""
     spec = spec or ModelSpec()
-    config = config or TrainConfig(epochs=epochs, seed=seed, shuffled_labels=shuffled)
+    config = config or TrainConfig(epochs=epochs, seed=seed, shuffled_labels=shuffled, lr=MEMBRANE_LR)
     name = "membrane_shuffled" if config.shuffled_labels else "membrane"
     out = Path(out_dir) if out_dir else DEMO_MODELS / name
     split = load_membrane_split(Path(data_dir))

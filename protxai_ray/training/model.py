@@ -14,8 +14,10 @@ from pathlib import Path
 
 import torch
 from transformers import BertConfig, BertForSequenceClassification
+from transformers.models.bert.modeling_bert import BertPreTrainedModel
 
 from protxai_ray.errors import InvalidSequence
+from protxai_ray.models.bert import MEAN_POOL_ARCHITECTURE, BertMeanPoolClassifier
 
 VOCAB_PATH = Path(__file__).resolve().parents[1] / "models" / "vocab" / "protbert_vocab.txt"
 RARE_TO_X = str.maketrans({"U": "X", "Z": "X", "O": "X", "B": "X"})
@@ -53,6 +55,10 @@ class ModelSpec:
     # N(0, 1) (torch's nn.Embedding default) instead of BERT's N(0, 0.02): residue identity then dominates the
     # first LayerNorm and training leaves the constant-prediction plateau far sooner (measured: ~80 vs >300 steps).
     word_init_std: float = 1.0
+    # "mean": average of the last hidden states (BertMeanPoolClassifier), so every residue reaches the logit
+    # directly; "cls": BertForSequenceClassification's [CLS] pooler. With "cls" the demo model put all of its
+    # last-layer relevance on [CLS] and no head's relevance was enriched in TM segments (see MODEL_CARD).
+    pooling: str = "mean"
 
 
 def sinusoid_table(positions: int, width: int) -> torch.Tensor:
@@ -65,8 +71,10 @@ def sinusoid_table(positions: int, width: int) -> torch.Tensor:
     return table * 0.1
 
 
-def build_classifier(spec: ModelSpec, label_names: list[str], seed: int) -> BertForSequenceClassification:
+def build_classifier(spec: ModelSpec, label_names: list[str], seed: int) -> BertPreTrainedModel:
     """A freshly initialised (seeded) BERT sequence classifier with frozen sinusoidal positions."""
+    if spec.pooling not in ("mean", "cls"):
+        raise ValueError(f"pooling must be 'mean' or 'cls', not {spec.pooling!r}")
     config = BertConfig(
         vocab_size=len(VOCAB),
         hidden_size=spec.hidden,
@@ -83,7 +91,11 @@ def build_classifier(spec: ModelSpec, label_names: list[str], seed: int) -> Bert
         label2id={name: i for i, name in enumerate(label_names)},
     )
     torch.manual_seed(seed)
-    model = BertForSequenceClassification(config)
+    if spec.pooling == "mean":
+        config.architectures = [MEAN_POOL_ARCHITECTURE]
+        model = BertMeanPoolClassifier(config)
+    else:
+        model = BertForSequenceClassification(config)
     positions = model.bert.embeddings.position_embeddings
     with torch.no_grad():
         generator = torch.Generator().manual_seed(seed)
@@ -106,7 +118,7 @@ def batch_tensors(token_rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tens
 
 
 def save_model_dir(
-    model: BertForSequenceClassification, out_dir: str | Path, label_names: list[str], card: str, extra: dict
+    model: BertPreTrainedModel, out_dir: str | Path, label_names: list[str], card: str, extra: dict
 ) -> Path:
     """Write config.json, model.safetensors, vocab.txt, label_map.json, MODEL_CARD.md into ``out_dir``."""
     out = Path(out_dir)

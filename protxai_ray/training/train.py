@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch.nn import functional as F
-from transformers import BertForSequenceClassification
+from transformers.models.bert.modeling_bert import BertPreTrainedModel
 
 from protxai_ray.training.data import LabeledProtein
 from protxai_ray.training.model import ModelSpec, batch_tensors, build_classifier, encode_residues
@@ -40,7 +40,7 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    model: BertForSequenceClassification
+    model: BertPreTrainedModel
     epoch_losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
     steps: int = 0
@@ -162,7 +162,7 @@ def train_classifier(
 
 @torch.no_grad()
 def predict_probabilities(
-    model: BertForSequenceClassification,
+    model: BertPreTrainedModel,
     sequences: list[str],
     max_residues: int,
     batch_tokens: int = 16384,
@@ -186,9 +186,7 @@ def predict_probabilities(
 
 
 @torch.no_grad()
-def mean_loss(
-    model: BertForSequenceClassification, proteins: list[LabeledProtein], max_residues: int
-) -> float:
+def mean_loss(model: BertPreTrainedModel, proteins: list[LabeledProtein], max_residues: int) -> float:
     """Mean cross-entropy of ``model`` on ``proteins`` (eval mode, first ``max_residues`` residues)."""
     probs = predict_probabilities(model, [p.sequence for p in proteins], max_residues)
     picked = probs[np.arange(len(proteins)), [p.label for p in proteins]]

@@ -97,3 +97,51 @@ def test_too_long_names_the_limit(bert):
         bert.encode(["A" * 33])
     with pytest.raises(InvalidSequence, match=r"sequence\[0\]"):
         bert.encode(["A" * 33])
+
+
+@pytest.fixture(scope="module")
+def mean_pool_dir(tmp_path_factory):
+    """A seeded mean-pooled BERT classifier saved the way the demo trainer saves it."""
+    from protxai_ray.training.model import ModelSpec, build_classifier, save_model_dir
+
+    spec = ModelSpec(layers=2, heads=3, hidden=30, intermediate=40, max_residues=64, dropout=0.0)
+    model = build_classifier(spec, ["other", "GO:0016020"], seed=5)
+    model.eval()
+    return save_model_dir(model, tmp_path_factory.mktemp("meanpool"), ["other", "GO:0016020"], "# card\n", {})
+
+
+def test_mean_pool_directory_loads_as_mean_pool_classifier(mean_pool_dir):
+    from protxai_ray.models.bert import BertMeanPoolClassifier
+
+    adapter = load_model(str(mean_pool_dir), device="cpu")
+    assert type(adapter.model) is BertMeanPoolClassifier
+    assert adapter.label_names == ["other", "GO:0016020"]
+    ids, mask = adapter.encode(["MKTAYIAKQR", "MKT"])
+    with torch.no_grad():
+        logits = adapter.logits(ids, mask)
+        hidden = adapter.model.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+        # the short protein alone: padding must not change its logits
+        alone = adapter.logits(*adapter.encode(["MKT"]))
+    for row in range(2):
+        n = int(mask[row].sum())
+        expected = adapter.model.classifier(hidden[row, :n].mean(dim=0))
+        assert torch.allclose(logits[row], expected, atol=1e-5)
+    assert torch.allclose(logits[1], alone[0], atol=1e-5)
+
+
+def test_mean_pool_attribution_matches_captum(mean_pool_dir):
+    import numpy as np
+
+    from protxai_ray.attribution import attribute_batch
+    from protxai_ray.attribution.reference import reference_attribution
+
+    adapter = load_model(str(mean_pool_dir), device="cpu")
+    adapter.model.double()
+    sequence = "MVLSPADKTNVKAAWGKVGAHAG"
+    ours = attribute_batch(adapter, [sequence], [1], steps=8, derivative="finite")[0]
+    residues, heads = reference_attribution(adapter, sequence, 1, steps=8, internal_batch_size=None)
+    assert np.abs(ours.residues - residues).max() <= 1e-5 * np.abs(residues).max()
+    assert np.abs(ours.heads - heads).max() <= 1e-5 * np.abs(heads).max()
+    # every residue reaches the pooled logit directly: the last layer's relevance is not all on [CLS]
+    last = np.abs(ours.heads[-1]).sum(axis=0)
+    assert last[1:-1].sum() > last[0]
