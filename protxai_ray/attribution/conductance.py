@@ -3,10 +3,12 @@
 ``C_{l,k,t} = ∫ Σ_{d ∈ head k} ∂F/∂h_{l,t,d}(x(α)) · ∂h_{l,t,d}/∂α dα`` per layer l, head k, token t.
 
 * ``ExactConductance``: ``Σ_i w_i g_i · ḣ_i`` with ḣ from forward mode at the same nodes as the IG.
+* ``SpectralConductance``: ``Σ_i w_i g_i · (D h)_i`` at the same nodes, D the polynomial differentiation
+  matrix of the nodes; it holds g and h of every node of its proteins until ``finish``.
 * ``FiniteConductance``: captum ``LayerConductance``'s discretization ``Σ_{i<n} g_i · (h_{i+1} − h_i)`` over
   n + 1 consecutive nodes; only the last node's gradient is carried from one chunk to the next.
 
-Both keep one ``float64[P, layers, heads, T]`` total; a chunk's per-layer tensors are reduced over the
+Each keeps one ``float64[P, layers, heads, T]`` total; a chunk's per-layer tensors are reduced over the
 head dimension (reshape to ``[..., heads, head_size]`` and sum) as soon as they arrive.
 """
 
@@ -36,6 +38,59 @@ class ExactConductance:
         for layer, (g, v) in enumerate(zip(grad_h, dh_dalpha, strict=True)):
             h = self.heads[layer]
             self.total[:, layer, :h] += torch.einsum("pkth,k->pht", _per_head(g, v, h), w)
+
+
+class SpectralConductance:
+    """Conductance with ḣ(α_i) from the interpolating polynomial through h at all nodes (no forward mode).
+
+    Nodes arrive in chunks, in plan order; ``finish`` applies the differentiation matrix once all are in.
+    Holds ``2 × nodes`` tensors ``[P, T, HD]`` per layer meanwhile (``held_bytes``).
+    """
+
+    def __init__(
+        self,
+        proteins: int,
+        heads: list[int],
+        tokens: int,
+        differentiation: torch.Tensor,
+        weights: torch.Tensor,
+        device: torch.device,
+    ) -> None:
+        self.heads = heads
+        self.differentiation = differentiation.to(device=device, dtype=torch.float64)  # [n, n]
+        self.weights = weights.to(device=device, dtype=torch.float64)  # [n]
+        self.total = torch.zeros(
+            (proteins, len(heads), max(heads), tokens), dtype=torch.float64, device=device
+        )
+        self._grads: list[list[torch.Tensor]] = [[] for _ in heads]
+        self._acts: list[list[torch.Tensor]] = [[] for _ in heads]
+
+    @staticmethod
+    def held_bytes(proteins: int, nodes: int, tokens: int, head_widths: list[int], element_bytes: int) -> int:
+        """Bytes of the g and h this accumulator holds for ``proteins`` × ``nodes`` before ``finish``."""
+        return 2 * proteins * nodes * tokens * sum(head_widths) * element_bytes
+
+    def add(self, grad_h: list[torch.Tensor], acts: list[torch.Tensor]) -> None:
+        """Next k nodes: per layer gradients and activations ``[P, k, T, HD]``."""
+        for layer, (g, h) in enumerate(zip(grad_h, acts, strict=True)):
+            self._grads[layer].append(g)
+            self._acts[layer].append(h)
+
+    def finish(self) -> torch.Tensor:
+        """``float64[P, layers, heads, T]``: the conductance, once every node has been added."""
+        for layer, heads in enumerate(self.heads):
+            g = torch.cat(self._grads[layer], dim=1)  # [P, n, T, HD]
+            h = torch.cat(self._acts[layer], dim=1)
+            self._grads[layer] = self._acts[layer] = []
+            if g.shape[1] != self.weights.shape[0]:
+                raise RuntimeError(
+                    f"spectral conductance got {g.shape[1]} nodes, expected {self.weights.shape[0]}"
+                )
+            dh = torch.einsum("ij,pjtd->pitd", self.differentiation.to(h.dtype), h)  # ḣ at every node
+            del h
+            self.total[:, layer, :heads] = torch.einsum("pkth,k->pht", _per_head(g, dh, heads), self.weights)
+            del g, dh
+        return self.total
 
 
 class FiniteConductance:

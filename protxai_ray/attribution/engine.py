@@ -14,12 +14,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from protxai_ray.attribution.conductance import ExactConductance, FiniteConductance
+from protxai_ray.attribution.conductance import ExactConductance, FiniteConductance, SpectralConductance
 from protxai_ray.attribution.convergence import convergence_delta, step_schedule
 from protxai_ray.attribution.embedding_ig import EmbeddingIG
-from protxai_ray.attribution.memory import default_budget_bytes, group_proteins, model_shape
+from protxai_ray.attribution.memory import ModelShape, default_budget_bytes, group_proteins, model_shape
 from protxai_ray.attribution.path import PathProbe
-from protxai_ray.attribution.quadrature import METHODS, NodePlan, node_plan
+from protxai_ray.attribution.quadrature import METHODS, NodePlan, differentiation_matrix, node_plan
 from protxai_ray.attribution.result import Attribution
 from protxai_ray.errors import UnknownTarget
 from protxai_ray.models.adapter import ModelAdapter
@@ -59,16 +59,20 @@ def _run_group(
     heads = [p.num_heads for p in probe.points]
     ig = EmbeddingIG(delta)
     exact = plan.derivative == "exact"
-    conductance = (
-        ExactConductance(proteins, heads, tokens, x.device)
-        if exact
-        else FiniteConductance(proteins, heads, tokens, plan.steps, x.device)
-    )
+    spectral = plan.derivative == "spectral"
     alphas_all = torch.as_tensor(plan.alphas, dtype=x.dtype, device=x.device)
     ig_w_all = torch.as_tensor(plan.ig_weights, device=x.device)
     cond_w_all = torch.as_tensor(plan.cond_weights, device=x.device)
+    if exact:
+        conductance = ExactConductance(proteins, heads, tokens, x.device)
+    elif spectral:
+        matrix = torch.as_tensor(differentiation_matrix(plan.alphas))
+        conductance = SpectralConductance(proteins, heads, tokens, matrix, cond_w_all, x.device)
+    else:
+        conductance = FiniteConductance(proteins, heads, tokens, plan.steps, x.device)
     # Finite mode: the conductance nodes must arrive in order and in their own chunks (captum pairs them).
-    spans = [(0, plan.num_nodes)] if exact else [(0, plan.cond_start), (plan.cond_start, plan.num_nodes)]
+    single = exact or spectral
+    spans = [(0, plan.num_nodes)] if single else [(0, plan.cond_start), (plan.cond_start, plan.num_nodes)]
     for span_start, span_end in spans:
         for start in range(span_start, span_end, chunk):
             end = min(start + chunk, span_end)
@@ -85,10 +89,22 @@ def _run_group(
                 direction = delta.repeat_interleave(k, dim=0)
                 dh = probe.tangents(rows_in, direction, rows_ids, rows_mask)
                 conductance.add(grad_h, [v.unflatten(0, (proteins, k)) for v in dh], cond_w_all[start:end])
-            elif span_start == plan.cond_start:
+            elif spectral or span_start == plan.cond_start:
                 conductance.add(grad_h, [h.unflatten(0, (proteins, k)) for h in acts])
             del grad_x, grad_h, acts
-    return ig.total, conductance.total
+    return ig.total, conductance.finish() if spectral else conductance.total
+
+
+def _fit_plan(
+    plan: NodePlan, proteins: int, chunk: int, tokens: int, shape: ModelShape, budget: int
+) -> NodePlan:
+    """The spectral plan, or the exact plan (same nodes and weights) where holding every node's g and h
+    of a group whose nodes run in several chunks would exceed the memory budget (very long proteins)."""
+    if plan.derivative != "spectral" or chunk >= plan.num_nodes:
+        return plan  # all nodes in one pass: the held tensors are the pass's own outputs
+    widths = [shape.heads * shape.head_size] * shape.layers
+    held = SpectralConductance.held_bytes(proteins, plan.num_nodes, tokens, widths, shape.element_bytes)
+    return node_plan(plan.method, plan.steps, "exact") if held > budget else plan
 
 
 def attribute_batch(
@@ -110,7 +126,8 @@ def attribute_batch(
     −1 = the argmax class at x. ``steps``: quadrature steps, or ``"auto"`` (16, 32, … ≤ ``max_steps``
     until ``convergence_delta < tolerance``, per protein). ``method``: ``gausslegendre`` or
     ``riemann_{left,right,middle,trapezoid}``. ``derivative``: ``finite`` (captum LayerConductance's
-    scheme; identical numbers to captum) or ``exact`` (forward-mode ∂h/∂α at the IG nodes).
+    scheme; identical numbers to captum), ``exact`` (forward-mode ∂h/∂α at the IG nodes) or ``spectral``
+    (Gauss–Legendre only: ∂h/∂α from the polynomial through h at all nodes; no forward-mode pass).
     ``memory_budget_mb``: bound on activation memory per pass (default: a share of free RAM/GPU memory).
     ``precision``: ``fp32`` | ``tf32`` | ``bf16`` (autocast forward; accumulation always float64).
     ``names``: labels (accessions) used in error messages.
@@ -157,7 +174,16 @@ def attribute_batch(
                 logit_x, logit_b = logits[: len(members)], logits[len(members) :]
                 chosen = torch.tensor([targets[i] for i in members], device=device)
                 chosen = torch.where(chosen < 0, logit_x.argmax(dim=1), chosen)
-                ig, cond = _run_group(probe, plan, chunk, x, b, input_ids, mask, chosen)
+                ig, cond = _run_group(
+                    probe,
+                    _fit_plan(plan, len(members), chunk, x.shape[1], shape, budget),
+                    chunk,
+                    x,
+                    b,
+                    input_ids,
+                    mask,
+                    chosen,
+                )
                 probs = torch.softmax(logit_x.double(), dim=1)
                 for row, index in enumerate(members):
                     t = int(chosen[row])

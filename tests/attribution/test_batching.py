@@ -29,7 +29,7 @@ def assert_close(a, b, rtol):
     assert np.abs(a - b).max() <= rtol * np.abs(b).max()
 
 
-@pytest.mark.parametrize("derivative", ["exact", "finite"])
+@pytest.mark.parametrize("derivative", ["exact", "spectral", "finite"])
 def test_batched_equals_alone(fp32_bert, derivative):
     targets = [0, 1, 1, 0]
     together = attribute_batch(fp32_bert, PROTEINS, targets, steps=12, derivative=derivative)

@@ -79,7 +79,12 @@ class LinearAdapter(ResidueVocabAdapter):
 
 @pytest.mark.parametrize(
     "method,derivative",
-    [("gausslegendre", "exact"), ("riemann_middle", "exact"), ("riemann_right", "finite")],
+    [
+        ("gausslegendre", "exact"),
+        ("gausslegendre", "spectral"),
+        ("riemann_middle", "exact"),
+        ("riemann_right", "finite"),
+    ],
 )
 def test_linear_model_closed_form(method, derivative):
     adapter = LinearAdapter()
