@@ -10,7 +10,8 @@ Per path point (one protein at one node) and encoder layer, with T tokens, width
 Gradients are taken for the input path only (no weight gradients), so the backward pass costs the
 projections once more and the attention twice more (both matmul operands are activations). A
 forward-mode tangent pass (``derivative="exact"``) costs the same as that backward, on top of a second
-forward of the primal. MFU = model FLOPs / wall time / peak FLOP/s.
+forward of the primal; ``spectral`` needs no tangent pass (forward + backward per node, like ``finite``
+but at n instead of 2n + 1 nodes). MFU = model FLOPs / wall time / peak FLOP/s.
 """
 
 from __future__ import annotations

@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--derivative",
         default="exact",
-        help="head conductance dh/dalpha: exact (forward-mode, default) | finite",
+        help="head conductance dh/dalpha: exact (forward-mode, default) | spectral (gausslegendre only: "
+        "polynomial through h at the nodes, no forward-mode pass, 2-3x cheaper per step) | finite (captum's)",
     )
     parser.add_argument(
         "--tolerance", type=float, default=0.01, help="convergence delta goal of --steps auto"

@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import argparse
 
+from protxai_ray.demo import DEMO_MEMBRANE, DEMO_OTHER, DEMO_STEPS
+
 HELP = "run the whole pipeline on shipped real data with the shipped demo models"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", default="demo_store", help="local directory or s3://bucket/prefix")
     parser.add_argument("--report", help="report directory (default: STORE/report, or ./demo_report for S3)")
-    parser.add_argument("--per-class", type=int, default=50, help="membrane and non-membrane proteins each")
+    parser.add_argument(
+        "--membrane", type=int, default=DEMO_MEMBRANE, help=f"membrane proteins (default {DEMO_MEMBRANE})"
+    )
+    parser.add_argument(
+        "--other", type=int, default=DEMO_OTHER, help=f"non-membrane proteins (default {DEMO_OTHER})"
+    )
     parser.add_argument("--max-length", type=int, default=400, help="longest protein attributed")
-    parser.add_argument("--steps", type=int, default=16, help="Gauss–Legendre nodes per attribution")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="Gauss–Legendre nodes per attribution (default per model: "
+        + ", ".join(f"{k} {v}" for k, v in DEMO_STEPS.items())
+        + ")",
+    )
     parser.add_argument("--actors", type=int, default=2, help="local Ray actors")
 
 
@@ -22,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     result = run_demo(
         store=args.store,
         report_dir=args.report,
-        per_class=args.per_class,
+        membrane=args.membrane,
+        other=args.other,
         max_length=args.max_length,
         steps=args.steps,
         actors=args.actors,

@@ -1,0 +1,42 @@
+"""`protxai demo` end to end at a small scale: shipped data, shipped models, in-process Ray, local store."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import duckdb
+import pyarrow.parquet as pq
+
+from tests.services.ray_head import venv_env
+
+
+def test_demo_runs_trained_and_control_and_writes_the_report(tmp_path, shared_data):
+    store = tmp_path / "store"
+    cmd = [sys.executable, "-m", "protxai_ray.cli", "demo", "--store", str(store)]
+    cmd += ["--membrane", "2", "--other", "2", "--steps", "4", "--actors", "1", "--max-length", "120"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=venv_env(), timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert "4 proteins selected (2 membrane + 2 other" in out
+    assert "spectral derivative" in out
+    assert (
+        "membrane: " in out and "membrane_shuffled: " in out and "BH-significant transmembrane heads" in out
+    )
+    assert (store / "report" / "index.html").is_file()
+    # both runs are committed with all four proteins, each with heads for every layer and head (4 × 8)
+    runs = sorted(p.name for p in (store / "runs").iterdir())
+    assert (
+        len(runs) == 2
+        and runs[0].startswith("demo-membrane-")
+        and runs[1].startswith("demo-membrane_shuffled-")
+    )
+    for run in runs:
+        files = [str(p) for p in (store / "runs" / run).rglob("*.parquet") if "heads" in str(p)]
+        assert files
+        heads = duckdb.sql(
+            "SELECT count(DISTINCT accession), count(DISTINCT (layer, head)) FROM read_parquet($f)",
+            params={"f": files},
+        ).fetchone()
+        assert heads == (4, 32)
+    assert pq.read_schema(files[0]).names  # readable Parquet
