@@ -28,8 +28,8 @@ def test_demo_runs_trained_and_control_and_writes_the_report(tmp_path, shared_da
     runs = sorted(p.name for p in (store / "runs").iterdir())
     assert (
         len(runs) == 2
-        and runs[0].startswith("demo-membrane-")
-        and runs[1].startswith("demo-membrane_shuffled-")
+        and runs[0].startswith("run_id=demo-membrane-")
+        and runs[1].startswith("run_id=demo-membrane_shuffled-")
     )
     for run in runs:
         files = [str(p) for p in (store / "runs" / run).rglob("*.parquet") if "heads" in str(p)]

@@ -39,7 +39,11 @@ class ValidateConfig:
     steps: int = 16
     min_auroc: float = 0.95
     min_accuracy: float = 0.9
-    spec: ModelSpec = ModelSpec(layers=2, heads=2, hidden=32, intermediate=64, max_residues=128, dropout=0.0)
+    # [CLS] pooling, as validated: with the demo's mean pooling this 2 × 2 model puts the planted motif's
+    # relevance on the residues (AUROC 0.983) but no head reaches BH significance at 16 steps (best 0.43).
+    spec: ModelSpec = ModelSpec(
+        layers=2, heads=2, hidden=32, intermediate=64, max_residues=128, dropout=0.0, pooling="cls"
+    )
 
 
 @dataclass
