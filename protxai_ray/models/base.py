@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch import nn
+from transformers.modeling_outputs import SequenceClassifierOutput
 
 from protxai_ray.errors import InvalidSequence
 from protxai_ray.models.adapter import HeadHookPoint, ModelAdapter
@@ -133,3 +135,22 @@ class ResidueVocabAdapter(ModelAdapter):
             baseline[row, 1 : length - 1] = self.baseline_fill_id
             baseline[row, length - 1] = self.end_id
         return baseline
+
+
+def mean_pool_classify(
+    hidden: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: nn.Module,
+    classifier: nn.Module,
+    labels: torch.Tensor | None = None,
+) -> SequenceClassifierOutput:
+    """Mean of ``hidden [B, T, D]`` over attended tokens → dropout → ``classifier`` → logits ``[B, C]``
+    (cross-entropy loss when ``labels`` are given): the head of the mean-pooled BERT and T5 classifiers."""
+    if attention_mask is None:
+        pooled = hidden.mean(dim=1)
+    else:
+        weights = attention_mask.to(hidden.dtype).unsqueeze(-1)  # [B, T, 1]
+        pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+    logits = classifier(dropout(pooled))
+    loss = None if labels is None else nn.functional.cross_entropy(logits, labels)
+    return SequenceClassifierOutput(loss=loss, logits=logits)

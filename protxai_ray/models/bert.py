@@ -24,7 +24,12 @@ from transformers.models.bert.modeling_bert import BertPreTrainedModel
 
 from protxai_ray.errors import ModelLoadError
 from protxai_ray.models.adapter import HeadHookPoint
-from protxai_ray.models.base import ResidueVocabAdapter, read_vocab_file, self_attention_hook_points
+from protxai_ray.models.base import (
+    ResidueVocabAdapter,
+    mean_pool_classify,
+    read_vocab_file,
+    self_attention_hook_points,
+)
 
 VOCAB_FILE = "vocab.txt"
 PROTBERT_VOCAB = os.path.join(os.path.dirname(__file__), "vocab", "protbert_vocab.txt")
@@ -59,16 +64,7 @@ class BertMeanPoolClassifier(BertPreTrainedModel):
             inputs_embeds=inputs_embeds,
             **kwargs,
         ).last_hidden_state  # [B, T, D]
-        if attention_mask is None:
-            pooled = hidden.mean(dim=1)
-        else:
-            weights = attention_mask.to(hidden.dtype).unsqueeze(-1)  # [B, T, 1]
-            pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
-        logits = self.classifier(self.dropout(pooled))
-        loss = None
-        if labels is not None:
-            loss = nn.functional.cross_entropy(logits, labels)
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        return mean_pool_classify(hidden, attention_mask, self.dropout, self.classifier, labels)
 
 
 def bert_class_for(config: dict) -> type[BertPreTrainedModel]:

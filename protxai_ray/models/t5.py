@@ -34,7 +34,7 @@ from transformers.models.t5.modeling_t5 import T5PreTrainedModel
 
 from protxai_ray.errors import ModelLoadError
 from protxai_ray.models.adapter import HeadHookPoint
-from protxai_ray.models.base import ResidueVocabAdapter, read_vocab_file
+from protxai_ray.models.base import ResidueVocabAdapter, mean_pool_classify, read_vocab_file
 
 VOCAB_FILE = "vocab.txt"
 ARCHITECTURE = "T5EncoderClassifier"
@@ -74,16 +74,7 @@ class T5EncoderClassifier(T5PreTrainedModel):
         hidden = self.transformer(
             input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs
         ).last_hidden_state  # [B, T, D]
-        if attention_mask is None:
-            pooled = hidden.mean(dim=1)
-        else:
-            weights = attention_mask.to(hidden.dtype).unsqueeze(-1)  # [B, T, 1]
-            pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
-        logits = self.classifier(self.dropout(pooled))
-        loss = None
-        if labels is not None:
-            loss = nn.functional.cross_entropy(logits, labels)
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        return mean_pool_classify(hidden, attention_mask, self.dropout, self.classifier, labels)
 
 
 class T5Adapter(ResidueVocabAdapter):
