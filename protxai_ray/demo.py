@@ -21,7 +21,7 @@ HELDOUT_FOLD_FILE = "tmbed/cv/cv_04_a.fasta"
 # Steps per model, measured (docs/architecture.md, README "What the demo finds"). The trained model's path
 # is rough (its logit changes within α ≈ 0.45–0.75): per-protein head r at 16 steps correlates only 0.45
 # with r at 256 steps, at 48 steps 0.57, at 128 steps 0.96; with 16 steps the demo reported 25 significant
-# heads, with 32 none, with 128 six (the converged answer). The control's output is nearly constant and its
+# heads, with 32 none, with 128 six, with 256 eight (all in the last two layers, one sign). The control's output is nearly constant and its
 # path smooth: 16 exact and 32 spectral steps give the same 17 heads. The spectral derivative costs one
 # forward+backward per node (16 steps: 8.2 s vs 24.5 s exact for 6 proteins).
 DEMO_STEPS = {"membrane": 128, "membrane_shuffled": 32}
