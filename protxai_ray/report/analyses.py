@@ -87,14 +87,21 @@ def profile_pca(profiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return coords, pca.explained_variance_ratio_
 
 
-SIGNIFICANT_HEADS_SQL = """
-SELECT DISTINCT layer, head FROM head_enrichment
-WHERE run_id = $run_id AND annotation = $annotation AND significant
-"""
+# Which column marks a head significant, per definition: DESIGN's Wilcoxon of r, the composition-adjusted
+# Wilcoxon of r_aa_adjusted, and the seed's overlay (t-test of r and positive relevance).
+SIGNIFICANCE_COLUMNS = {"r": "significant", "aa": "aa_significant", "overlay": "overlay"}
 
 
-def significant_heads(con: duckdb.DuckDBPyConnection, run_id: str, annotation: str) -> set[tuple[int, int]]:
-    rows = con.execute(SIGNIFICANT_HEADS_SQL, {"run_id": run_id, "annotation": annotation}).fetchall()
+def significant_heads(
+    con: duckdb.DuckDBPyConnection, run_id: str, annotation: str, test: str = "r"
+) -> set[tuple[int, int]]:
+    """(layer, head) significant for ``annotation`` in any class, by one of ``SIGNIFICANCE_COLUMNS``."""
+    column = SIGNIFICANCE_COLUMNS[test]
+    rows = con.execute(
+        f"SELECT DISTINCT layer, head FROM head_enrichment WHERE run_id = $run_id AND annotation = $annotation"
+        f" AND {column}",
+        {"run_id": run_id, "annotation": annotation},
+    ).fetchall()
     return {(int(layer), int(head)) for layer, head in rows}
 
 

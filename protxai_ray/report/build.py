@@ -15,7 +15,8 @@ from protxai_ray.report import analyses, data, figures
 
 TOP_HEADS_SQL = """
 SELECT e.class, e.annotation, e.layer, e.head, e.n, e.p_adj,
-       median(s.r) AS median_r, median(s.rra) AS median_rra
+       median(s.r) AS median_r, median(s.rra) AS median_rra,
+       e.aa_p_adj, median(s.r_aa_adjusted) AS median_r_aa_adjusted, e.overlay
 FROM head_enrichment e
 JOIN predictions p ON p.run_id = e.run_id AND p.target_name = e.class
 JOIN protein_head_scores s ON s.run_id = e.run_id AND s.accession = p.accession
@@ -24,6 +25,14 @@ WHERE e.run_id = $run_id AND e.significant
 GROUP BY ALL
 ORDER BY e.class, e.annotation, e.p_adj, e.layer, e.head
 """
+
+
+TEST_SECTIONS = {
+    "aa": "Composition-adjusted head enrichment (−ln aa_p_adj): relevance of annotated residues vs the same "
+    "amino acids elsewhere in the protein (partial r given the amino acid, Wilcoxon > 0, BH)",
+    "overlay": "Seed overlay (−ln t_p_adj): t-test of r > 0 significant and the head's summed relevance "
+    "significantly positive over the annotated proteins (both BH)",
+}
 
 
 def _slug(text: str) -> str:
@@ -70,6 +79,18 @@ def build_report(
             f"{html.escape(head_map.annotation)}: {int(head_map.significant.sum())} significant</figcaption></figure>"
         )
     sections.append("<h2>Head-level enrichment (−ln p_adj, Wilcoxon r &gt; 0, BH)</h2>" + "".join(heat_items))
+    for test in ("aa", "overlay"):
+        items = []
+        for head_map in data.head_maps(con, run_id, layers, heads, test=test):
+            name = f"heatmap_{test}_{_slug(head_map.cls)}_{_slug(head_map.annotation)}.png"
+            figures.head_heatmap(head_map, vmax, out / name)
+            items.append(
+                f'<figure><img src="{name}"><figcaption>{html.escape(head_map.cls)} · '
+                f"{html.escape(head_map.annotation)}: {int(head_map.significant.sum())} significant"
+                "</figcaption></figure>"
+            )
+        if items:
+            sections.append(f"<h2>{html.escape(TEST_SECTIONS[test])}</h2>" + "".join(items))
 
     top = top_heads(con, run_id)
     sections.append(
@@ -117,26 +138,41 @@ def build_report(
             )
 
     if control_run:
-        rows = []
-        for annotation_name in sorted({m.annotation for m in maps}):
-            ours = analyses.significant_heads(con, run_id, annotation_name)
-            control = analyses.significant_heads(con, control_run, annotation_name)
-            rows.append(
-                {
-                    "annotation": annotation_name,
-                    "significant_heads": len(ours),
-                    "control_significant_heads": len(control),
-                    "jaccard": analyses.jaccard(ours, control),
-                }
-            )
+        table = control_comparison(con, run_id, control_run, sorted({m.annotation for m in maps}))
         sections.append(
-            f"<h2>Control run {html.escape(control_run)}: Jaccard of significant heads</h2>"
-            + pd.DataFrame(rows).to_html(index=False, float_format="%.3g", na_rep="n/a")
+            f"<h2>Control run {html.escape(control_run)}: significant heads and their Jaccard similarity</h2>"
+            "<p>r: DESIGN's Wilcoxon of r; aa: the composition-adjusted test; overlay: the seed's overlay. "
+            "A head that only tracks residue identity is significant under r and overlay whenever the "
+            "annotation differs in composition (transmembrane: hydrophobic), in any model; aa asks for "
+            "more relevance than the same amino acids get elsewhere.</p>"
+            + table.to_html(index=False, float_format="%.3g", na_rep="n/a")
         )
 
     index = out / "index.html"
     index.write_text(_page(run_id, layers, heads, sections))
     return index
+
+
+def control_comparison(
+    con: duckdb.DuckDBPyConnection, run_id: str, control_run: str, annotations: list[str]
+) -> pd.DataFrame:
+    """Per annotation and significance definition: significant heads of the run and of the control, and
+    the Jaccard similarity of the two sets (n/a when both are empty)."""
+    rows = []
+    for annotation_name in annotations:
+        for test in analyses.SIGNIFICANCE_COLUMNS:
+            ours = analyses.significant_heads(con, run_id, annotation_name, test)
+            control = analyses.significant_heads(con, control_run, annotation_name, test)
+            rows.append(
+                {
+                    "annotation": annotation_name,
+                    "test": test,
+                    "significant_heads": len(ours),
+                    "control_significant_heads": len(control),
+                    "jaccard": analyses.jaccard(ours, control),
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def _best_annotation(con, run_id: str, top: pd.DataFrame) -> str | None:

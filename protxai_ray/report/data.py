@@ -9,10 +9,17 @@ import numpy as np
 import pandas as pd
 
 HEAD_CELLS_SQL = """
-SELECT class, annotation, layer, head, n, p, p_adj, significant
+SELECT class, annotation, layer, head, n, p_adj, significant, aa_n, aa_p_adj, aa_significant, t_p_adj, overlay
 FROM head_enrichment WHERE run_id = $run_id
 ORDER BY class, annotation, layer, head
 """
+
+# The head-level tests a map can show: (p_adj column drawn, significance column masking it, n column, title).
+HEAD_TESTS = {
+    "r": ("p_adj", "significant", "n", "Wilcoxon r > 0, BH"),
+    "aa": ("aa_p_adj", "aa_significant", "aa_n", "composition-adjusted r > 0 (Wilcoxon, BH)"),
+    "overlay": ("t_p_adj", "overlay", "n", "seed overlay: t-test r > 0 and positive relevance (BH)"),
+}
 
 EMBEDDING_SQL = """
 SELECT class, annotation, n, statistic, p, p_adj
@@ -34,6 +41,7 @@ class HeadMap:
     neg_log_p: np.ndarray
     significant: np.ndarray  # bool[layers, heads]
     n: int
+    test: str = "r"  # a key of HEAD_TESTS
 
 
 def model_shape(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int]:
@@ -43,20 +51,27 @@ def model_shape(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, int]:
     return int(layers), int(heads)
 
 
-def head_maps(con: duckdb.DuckDBPyConnection, run_id: str, layers: int, heads: int) -> list[HeadMap]:
-    """−ln p_adj grids per class × annotation (the heatmaps of the seed paper)."""
+def head_maps(
+    con: duckdb.DuckDBPyConnection, run_id: str, layers: int, heads: int, test: str = "r"
+) -> list[HeadMap]:
+    """−ln p_adj grids per class × annotation (the heatmaps of the seed paper) for one of ``HEAD_TESTS``;
+    class × annotation cells where that test has no testable head are left out."""
+    p_column, significant_column, n_column, _ = HEAD_TESTS[test]
     cells = con.execute(HEAD_CELLS_SQL, {"run_id": run_id}).df()
     maps = []
     for (cls, annotation), group in cells.groupby(["class", "annotation"], sort=True):
+        p_adj = pd.to_numeric(group[p_column], errors="coerce").to_numpy(float)
+        if test != "r" and np.isnan(p_adj).all():
+            continue
         neg_log_p = np.full((layers, heads), np.nan)
         significant = np.zeros((layers, heads), dtype=bool)
         layer_idx = group["layer"].to_numpy(int)
         head_idx = group["head"].to_numpy(int)
-        p_adj = pd.to_numeric(group["p_adj"], errors="coerce").to_numpy(float)
         with np.errstate(divide="ignore"):
             neg_log_p[layer_idx, head_idx] = -np.log(np.clip(p_adj, 1e-300, 1.0))
-        significant[layer_idx, head_idx] = group["significant"].fillna(False).to_numpy(bool)
-        maps.append(HeadMap(str(cls), str(annotation), neg_log_p, significant, int(group["n"].max())))
+        significant[layer_idx, head_idx] = group[significant_column].fillna(False).to_numpy(bool)
+        n = int(pd.to_numeric(group[n_column], errors="coerce").fillna(0).max())
+        maps.append(HeadMap(str(cls), str(annotation), neg_log_p, significant, n, test))
     return maps
 
 

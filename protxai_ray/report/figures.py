@@ -32,8 +32,7 @@ def head_heatmap(head_map: HeadMap, vmax: float, path: Path) -> Path:
     layers, heads = head_map.neg_log_p.shape
     shown = np.ma.masked_where(~head_map.significant, head_map.neg_log_p)
     fig, ax = plt.subplots(figsize=(max(3.5, 0.35 * heads + 2.2), max(3.0, 0.28 * layers + 1.6)))
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("#e6e6e6")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="#e6e6e6")
     image = ax.imshow(
         shown, cmap=cmap, vmin=0.0, vmax=vmax, aspect="auto", origin="lower", interpolation="nearest"
     )
@@ -43,8 +42,10 @@ def head_heatmap(head_map: HeadMap, vmax: float, path: Path) -> Path:
     ax.set_yticks(range(layers))
     ax.tick_params(labelsize=7)
     n_sig = int(head_map.significant.sum())
+    label = {"r": "", "aa": " (composition-adjusted)", "overlay": " (seed overlay)"}[head_map.test]
     ax.set_title(
-        f"{head_map.cls} · {head_map.annotation}\n{n_sig} significant heads (n={head_map.n})", fontsize=9
+        f"{head_map.cls} · {head_map.annotation}{label}\n{n_sig} significant heads (n={head_map.n})",
+        fontsize=9,
     )
     bar = fig.colorbar(image, ax=ax)
     bar.set_label("−ln p_adj (BH; grey = not significant)", fontsize=8)

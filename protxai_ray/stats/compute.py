@@ -27,8 +27,10 @@ def build_masks(
     con.execute(
         query("masks.sql", "run_proteins"), {"run_id": run_id, "release": release, "classes": classes}
     )
+    con.execute(query("masks.sql", "residue_types"))
     con.execute(query("masks.sql", "annotation_mask"), {"release": release, "annotations": annotations})
     con.execute(query("masks.sql", "annotation_sizes"))
+    con.execute(query("masks.sql", "annotation_residues"))
 
 
 def protein_batches(con: duckdb.DuckDBPyConnection, proteins_per_batch: int) -> list[tuple[str, str]]:
@@ -49,7 +51,12 @@ def build_scores(con: duckdb.DuckDBPyConnection, run_id: str, proteins_per_batch
     for level, track_name in _LEVELS.items():
         track = query("scores.sql", track_name)
         totals, annotated = f"stats_{level}_totals", f"stats_{level}_annotated"
-        for name, table in (("track_totals", totals), ("track_annotated", annotated)):
+        moments = f"stats_{level}_moments"
+        for name, table in (
+            ("track_totals", totals),
+            ("track_annotated", annotated),
+            ("track_residue_moments", moments),
+        ):
             sql = query("scores.sql", name).replace("{track}", track)
             for index, (first, last) in enumerate(batches):
                 into = f"CREATE OR REPLACE TEMP TABLE {table} AS " if index == 0 else f"INSERT INTO {table} "
@@ -59,9 +66,11 @@ def build_scores(con: duckdb.DuckDBPyConnection, run_id: str, proteins_per_batch
             .replace("{table}", f"stats_protein_{level}_scores")
             .replace("{annotated}", annotated)
             .replace("{totals}", totals)
+            .replace("{moments}", moments)
         )
         con.execute(sql)
         con.execute(f"DROP TABLE {annotated}")
+        con.execute(f"DROP TABLE {moments}")
 
 
 def _notes(n: np.ndarray, n_nonzero: np.ndarray, test: np.ndarray) -> list[str | None]:
@@ -109,8 +118,8 @@ def run_tests(con: duckdb.DuckDBPyConnection, annotation_types: list[str]) -> No
     mean = np.asarray(column["mean"], dtype=np.float64)
     sd = np.asarray(column["sd"], dtype=np.float64)
     t_statistic, t_p = ttest_greater(column["n"], mean, sd)
-    is_enrichment = column["test"] != "head_positivity"
-    t_statistic[~is_enrichment] = np.nan  # the overlay is defined for r only
+    is_enrichment = np.isin(column["test"], ["head_enrichment", "residue_enrichment"])
+    t_statistic[~is_enrichment] = np.nan  # the seed's t-test overlay is defined for r only
     t_p[~is_enrichment] = np.nan
 
     def nullable(values: np.ndarray) -> pa.Array:

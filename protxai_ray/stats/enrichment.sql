@@ -4,6 +4,11 @@
 --                       (all heads of the model)
 --   residue_enrichment  x = r of the embedding IG for annotation a;    family = class (all annotations)
 --   head_positivity     x = relevance_sum of head (layer, head);       family = class (all heads)
+-- and three companions reported as extra columns of head_enrichment / residue_enrichment:
+--   head_enrichment_aa     x = r_aa_adjusted of the head (composition-adjusted r); family as head_enrichment
+--   residue_enrichment_aa  x = r_aa_adjusted of the embedding IG;               family as residue_enrichment
+--   annotated_positivity   x = relevance_sum of the head over the proteins annotated with a (the seed's
+--                          positivity input for its overlay);                  family as head_enrichment
 
 -- name: cells
 -- The full grid, so that a class x annotation without proteins still appears (as not testable).
@@ -18,10 +23,16 @@ grid AS (
     SELECT 'residue_enrichment', class, annotation, NULL, NULL FROM classes, annotation_types
     UNION ALL
     SELECT 'head_positivity', class, NULL, layer, head FROM classes, model_heads
+    UNION ALL
+    SELECT 'head_enrichment_aa', class, annotation, layer, head FROM classes, annotation_types, model_heads
+    UNION ALL
+    SELECT 'residue_enrichment_aa', class, annotation, NULL, NULL FROM classes, annotation_types
+    UNION ALL
+    SELECT 'annotated_positivity', class, annotation, layer, head FROM classes, annotation_types, model_heads
 )
 SELECT row_number() OVER (ORDER BY test, class, annotation, layer, head) AS cell,
        dense_rank() OVER (ORDER BY test, class,
-                          CASE WHEN test = 'head_enrichment' THEN annotation END) AS family,
+                          CASE WHEN layer IS NOT NULL THEN annotation END) AS family,
        test, class, annotation, layer::SMALLINT AS layer, head::SMALLINT AS head
 FROM grid;
 
@@ -47,7 +58,29 @@ SELECT c.cell, t.relevance_sum
 FROM stats_head_totals AS t
 JOIN stats_run_proteins AS p USING (accession)
 JOIN stats_cells AS c
-  ON c.test = 'head_positivity' AND c.class = p.class AND c.layer = t.layer AND c.head = t.head;
+  ON c.test = 'head_positivity' AND c.class = p.class AND c.layer = t.layer AND c.head = t.head
+UNION ALL
+SELECT c.cell, s.r_aa_adjusted
+FROM stats_protein_head_scores AS s
+JOIN stats_run_proteins AS p USING (accession)
+JOIN stats_cells AS c
+  ON c.test = 'head_enrichment_aa' AND c.class = p.class AND c.annotation = s.annotation
+ AND c.layer = s.layer AND c.head = s.head
+WHERE s.r_aa_adjusted IS NOT NULL
+UNION ALL
+SELECT c.cell, s.r_aa_adjusted
+FROM stats_protein_residue_scores AS s
+JOIN stats_run_proteins AS p USING (accession)
+JOIN stats_cells AS c
+  ON c.test = 'residue_enrichment_aa' AND c.class = p.class AND c.annotation = s.annotation
+WHERE s.r_aa_adjusted IS NOT NULL
+UNION ALL
+SELECT c.cell, s.relevance_sum
+FROM stats_protein_head_scores AS s
+JOIN stats_run_proteins AS p USING (accession)
+JOIN stats_cells AS c
+  ON c.test = 'annotated_positivity' AND c.class = p.class AND c.annotation = s.annotation
+ AND c.layer = s.layer AND c.head = s.head;
 
 -- name: signed_ranks
 -- Wilcoxon signed-rank ingredients per cell, as scipy.stats.wilcoxon(x, alternative='greater') with
@@ -124,16 +157,35 @@ LEFT JOIN stats_p_adjusted AS w USING (cell)
 LEFT JOIN stats_t_p_adjusted AS t USING (cell);
 
 -- name: head_enrichment
-SELECT $run_id AS run_id, class, annotation, layer, head, n, statistic, p, p_adj, significant,
-       testable, method, note, t_statistic, t_p, t_p_adj
-FROM stats_cell_results WHERE test = 'head_enrichment'
-ORDER BY class, annotation, layer, head;
+-- aa_*: the Wilcoxon of r_aa_adjusted > 0 (composition-adjusted), BH over the same family.
+-- positivity_p_adj: Wilcoxon of the head's relevance_sum > 0 over the annotated proteins of the class;
+-- overlay = the seed's overlay mask: t-test of r significant (t_p_adj) and positivity significant.
+SELECT $run_id AS run_id, e.class, e.annotation, e.layer, e.head, e.n, e.statistic, e.p, e.p_adj,
+       e.significant, e.testable, e.method, e.note, e.t_statistic, e.t_p, e.t_p_adj,
+       a.n AS aa_n, a.statistic AS aa_statistic, a.p AS aa_p, a.p_adj AS aa_p_adj,
+       a.significant AS aa_significant,
+       q.p_adj AS positivity_p_adj,
+       coalesce(e.t_p_adj < 0.05 AND q.p_adj < 0.05, false) AS overlay
+FROM stats_cell_results AS e
+JOIN stats_cell_results AS a
+  ON a.test = 'head_enrichment_aa' AND a.class = e.class AND a.annotation = e.annotation
+ AND a.layer = e.layer AND a.head = e.head
+JOIN stats_cell_results AS q
+  ON q.test = 'annotated_positivity' AND q.class = e.class AND q.annotation = e.annotation
+ AND q.layer = e.layer AND q.head = e.head
+WHERE e.test = 'head_enrichment'
+ORDER BY e.class, e.annotation, e.layer, e.head;
 
 -- name: residue_enrichment
-SELECT $run_id AS run_id, class, annotation, n, statistic, p, p_adj, significant,
-       testable, method, note, t_statistic, t_p, t_p_adj
-FROM stats_cell_results WHERE test = 'residue_enrichment'
-ORDER BY class, annotation;
+SELECT $run_id AS run_id, e.class, e.annotation, e.n, e.statistic, e.p, e.p_adj, e.significant,
+       e.testable, e.method, e.note, e.t_statistic, e.t_p, e.t_p_adj,
+       a.n AS aa_n, a.statistic AS aa_statistic, a.p AS aa_p, a.p_adj AS aa_p_adj,
+       a.significant AS aa_significant
+FROM stats_cell_results AS e
+JOIN stats_cell_results AS a
+  ON a.test = 'residue_enrichment_aa' AND a.class = e.class AND a.annotation = e.annotation
+WHERE e.test = 'residue_enrichment'
+ORDER BY e.class, e.annotation;
 
 -- name: head_positivity
 SELECT $run_id AS run_id, class, layer, head, n, statistic, p, p_adj, significant, testable, method, note
@@ -141,11 +193,12 @@ FROM stats_cell_results WHERE test = 'head_positivity'
 ORDER BY class, layer, head;
 
 -- name: protein_head_scores
-SELECT $run_id AS run_id, accession, layer, head, annotation, r, rra, relevance_sum, n_annotated
+SELECT $run_id AS run_id, accession, layer, head, annotation, r, rra, relevance_sum, n_annotated,
+       r_aa_adjusted
 FROM stats_protein_head_scores
 ORDER BY accession, annotation, layer, head;
 
 -- name: protein_residue_scores
-SELECT $run_id AS run_id, accession, annotation, r, rra, relevance_sum, n_annotated
+SELECT $run_id AS run_id, accession, annotation, r, rra, relevance_sum, n_annotated, r_aa_adjusted
 FROM stats_protein_residue_scores
 ORDER BY accession, annotation;

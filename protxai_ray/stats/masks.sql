@@ -17,6 +17,12 @@ WHERE p.run_id = $run_id
   AND (len($classes::VARCHAR[]) = 0 OR list_contains($classes::VARCHAR[], p.target_name))
 GROUP BY p.accession;
 
+-- name: residue_types
+-- The amino acid at each residue position 1..length (the composition adjustment groups by it).
+CREATE OR REPLACE TEMP TABLE stats_residue_types AS
+SELECT accession, position::INTEGER AS position, substr(sequence, position, 1) AS residue
+FROM (SELECT accession, sequence, unnest(range(1, length + 1)) AS position FROM stats_run_proteins);
+
 -- name: annotation_mask
 -- Positions with m_t = 1, per protein and annotation type. Feature ranges are clipped to 1..length and
 -- overlapping ranges of one type count once. Controls, derived from the sequence:
@@ -38,21 +44,17 @@ feature_positions AS (
     FROM (SELECT accession, annotation, unnest(range(first_position, last_position + 1)) AS position
           FROM feature_ranges WHERE first_position <= last_position)
 ),
-sequence_residues AS (
-    SELECT accession, position, substr(sequence, position, 1) AS residue
-    FROM (SELECT accession, sequence, unnest(range(1, length + 1)) AS position FROM stats_run_proteins)
-),
 transmembrane_residues AS (
     SELECT s.accession, s.position, s.residue
-    FROM sequence_residues AS s
+    FROM stats_residue_types AS s
     JOIN feature_positions AS f
       ON f.accession = s.accession AND f.position = s.position AND f.annotation = 'transmembrane'
 ),
 control_positions AS (
     SELECT accession, 'hydrophobic' AS annotation, position
-    FROM sequence_residues WHERE residue IN ('F', 'M', 'W', 'I', 'V', 'L', 'P', 'A')
+    FROM stats_residue_types WHERE residue IN ('F', 'M', 'W', 'I', 'V', 'L', 'P', 'A')
     UNION ALL
-    SELECT accession, 'positive', position FROM sequence_residues WHERE residue IN ('K', 'R')
+    SELECT accession, 'positive', position FROM stats_residue_types WHERE residue IN ('K', 'R')
     UNION ALL
     SELECT accession, 'tm_hydrophobic', position
     FROM transmembrane_residues WHERE residue IN ('F', 'M', 'W', 'I', 'V', 'L', 'P', 'A')
@@ -69,3 +71,16 @@ CREATE OR REPLACE TEMP TABLE stats_annotation_sizes AS
 SELECT accession, annotation, count(*) AS n_annotated
 FROM stats_annotation_mask
 GROUP BY accession, annotation;
+
+-- name: annotation_residues
+-- Per protein, type and amino acid: annotated residues (K_aa) and all residues (n_aa) of that amino acid
+-- (the composition adjustment's expected sums and residual mask variance).
+CREATE OR REPLACE TEMP TABLE stats_annotation_residues AS
+WITH residue_counts AS (
+    SELECT accession, residue, count(*) AS n_residues FROM stats_residue_types GROUP BY accession, residue
+)
+SELECT m.accession, m.annotation, t.residue, count(*) AS n_annotated, any_value(c.n_residues) AS n_residues
+FROM stats_annotation_mask AS m
+JOIN stats_residue_types AS t USING (accession, position)
+JOIN residue_counts AS c ON c.accession = t.accession AND c.residue = t.residue
+GROUP BY m.accession, m.annotation, t.residue;

@@ -54,6 +54,18 @@ JOIN stats_annotation_mask AS m ON m.accession = r.accession AND m.position = r.
 JOIN stats_annotation_sizes AS s ON s.accession = m.accession AND s.annotation = m.annotation
 GROUP BY r.accession, r.layer, r.head, m.annotation;
 
+-- name: track_residue_moments
+-- Per protein x head x amino acid over residues 1..length: count, mean relevance and the sum of squared
+-- deviations from that mean (var_pop * n, DuckDB's stable streaming variance). The composition-adjusted
+-- r below is computed from these and the annotated residues per amino acid.
+SELECT t.accession, t.layer, t.head, r.residue,
+       count(*) AS n,
+       avg(t.relevance::DOUBLE) AS mean,
+       var_pop(t.relevance::DOUBLE) * count(*) AS ss_within
+FROM ({track}) AS t
+JOIN stats_residue_types AS r ON r.accession = t.accession AND r.position = t.position
+GROUP BY t.accession, t.layer, t.head, r.residue;
+
 -- name: protein_scores
 -- r = point-biserial correlation of relevance with the mask over all length + 2 positions (start and end
 -- tokens included with m = 0), in its textbook form
@@ -62,7 +74,27 @@ GROUP BY r.accession, r.layer, r.head, m.annotation;
 -- Pearson's r with the 0/1 mask (= DuckDB corr(relevance, mask)) but needs only the sparse 1s instead of
 -- a dense mask per annotation type. r is NULL when the relevance is constant (r undefined).
 -- rra = share of the K most relevant residues that are annotated.
+-- r_aa_adjusted = the partial correlation of relevance and mask over residues 1..length given the amino
+-- acid: both are centred on their per-amino-acid means within the protein (e_t = x_t - mean_aa(x),
+-- d_t = m_t - K_aa / n_aa), then correlated. It asks whether the annotated residues get more relevance
+-- than the same amino acids elsewhere in the protein, so a track that is only a function of residue
+-- identity (composition) has r_aa_adjusted = 0. From the per-amino-acid moments:
+--     r_aa_adjusted = (sum_annotated x - sum_aa K_aa * mean_aa) / sqrt(SS_x * SS_m)
+--     SS_x = sum_aa sum_t (x_t - mean_aa)^2,   SS_m = sum_aa K_aa * (n_aa - K_aa) / n_aa
+-- NULL when the mask is a function of residue identity (SS_m = 0: e.g. the hydrophobic control) or the
+-- relevance is, numerically (SS_x <= 1e-12 of its total sum of squares).
 CREATE OR REPLACE TEMP TABLE {table} AS
+WITH expected AS (
+    SELECT m.accession, m.layer, m.head, c.annotation,
+           sum(c.n_annotated * m.mean) AS expected_sum,
+           sum(c.n_annotated * (c.n_residues - c.n_annotated) / c.n_residues) AS ss_mask
+    FROM {moments} AS m
+    JOIN stats_annotation_residues AS c ON c.accession = m.accession AND c.residue = m.residue
+    GROUP BY m.accession, m.layer, m.head, c.annotation
+),
+within AS (
+    SELECT accession, layer, head, sum(ss_within) AS ss_within FROM {moments} GROUP BY accession, layer, head
+)
 SELECT a.accession, a.layer, a.head, a.annotation,
        CASE WHEN t.relevance_sd > 0 THEN
            (a.annotated_sum / s.n_annotated
@@ -71,7 +103,12 @@ SELECT a.accession, a.layer, a.head, a.annotation,
        END AS r,
        a.top_k_annotated / s.n_annotated AS rra,
        t.relevance_sum,
-       s.n_annotated::INTEGER AS n_annotated
+       s.n_annotated::INTEGER AS n_annotated,
+       CASE WHEN e.ss_mask > 0 AND w.ss_within > 1e-12 * t.relevance_sd * t.relevance_sd * t.n_positions
+            THEN (a.annotated_sum - e.expected_sum) / sqrt(w.ss_within * e.ss_mask)
+       END AS r_aa_adjusted
 FROM {annotated} AS a
 JOIN {totals} AS t USING (accession, layer, head)
-JOIN stats_annotation_sizes AS s USING (accession, annotation);
+JOIN stats_annotation_sizes AS s USING (accession, annotation)
+JOIN within AS w USING (accession, layer, head)
+JOIN expected AS e USING (accession, layer, head, annotation);

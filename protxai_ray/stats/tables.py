@@ -2,8 +2,10 @@
 
 The DESIGN.md columns come first and keep their names; the extra columns say why a cell has no p
 (``testable``, ``note``), which p-value method scipy's rules picked (``method``: exact, permutation,
-asymptotic, none), and carry the t-test overlay (``t_statistic``, ``t_p``, ``t_p_adj``).
-``protein_residue_scores`` is the embedding level of ``protein_head_scores`` (one r per protein).
+asymptotic, none), and carry the t-test overlay (``t_statistic``, ``t_p``, ``t_p_adj``), the
+composition-adjusted test (``r_aa_adjusted`` per protein; ``aa_*`` per cell) and, per head, the seed's
+overlay mask (``positivity_p_adj``, ``overlay``). ``protein_residue_scores`` is the embedding level of
+``protein_head_scores`` (one r per protein).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ _SCORE_COLUMNS = [
     ("rra", pa.float64()),
     ("relevance_sum", pa.float64()),
     ("n_annotated", pa.int32()),
+    ("r_aa_adjusted", pa.float64()),
 ]
 _TEST_COLUMNS = [
     ("n", pa.int64()),
@@ -27,6 +30,14 @@ _TEST_COLUMNS = [
     ("note", pa.string()),
 ]
 _TTEST_COLUMNS = [("t_statistic", pa.float64()), ("t_p", pa.float64()), ("t_p_adj", pa.float64())]
+_AA_COLUMNS = [  # the Wilcoxon of the composition-adjusted r_aa_adjusted > 0, BH over the same family
+    ("aa_n", pa.int64()),
+    ("aa_statistic", pa.float64()),
+    ("aa_p", pa.float64()),
+    ("aa_p_adj", pa.float64()),
+    ("aa_significant", pa.bool_()),
+]
+_OVERLAY_COLUMNS = [("positivity_p_adj", pa.float64()), ("overlay", pa.bool_())]
 _HEAD = [("layer", pa.int16()), ("head", pa.int16())]
 
 PROTEIN_HEAD_SCORES = pa.schema(
@@ -45,11 +56,14 @@ HEAD_ENRICHMENT = pa.schema(
     [("run_id", pa.string()), ("class", pa.string()), ("annotation", pa.string()), *_HEAD]
     + _TEST_COLUMNS
     + _TTEST_COLUMNS
+    + _AA_COLUMNS
+    + _OVERLAY_COLUMNS
 )
 RESIDUE_ENRICHMENT = pa.schema(
     [("run_id", pa.string()), ("class", pa.string()), ("annotation", pa.string())]
     + _TEST_COLUMNS
     + _TTEST_COLUMNS
+    + _AA_COLUMNS
 )
 HEAD_POSITIVITY = pa.schema([("run_id", pa.string()), ("class", pa.string()), *_HEAD] + _TEST_COLUMNS)
 

@@ -3,7 +3,10 @@ residues, heads) written in the store layout with real manifests, so ``protxai_r
 reads it like a real one (local directory or s3://).
 
 Planted signal: head (PLANTED_LAYER, PLANTED_HEAD) and the embedding get +SIGNAL relevance inside
-``active_site`` ranges; every other head is Gaussian noise.
+``active_site`` ranges; every other head is Gaussian noise. With ``composition=True`` the transmembrane
+ranges are made of hydrophobic residues (80 %) and head (COMPOSITION_LAYER, COMPOSITION_HEAD) carries a
+relevance that depends only on residue identity (1 for F M W I V L P A, 0 otherwise, plus small noise):
+correlated with transmembrane through composition alone.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from protxai_ray.store.schemas import ANNOTATIONS, HEADS, PREDICTIONS, PROTEINS,
 
 AMINO_ACIDS = np.array(list("ACDEFGHIKLMNPQRSTVWY"))
 PLANTED_LAYER, PLANTED_HEAD, SIGNAL = 1, 2, 1.5
+COMPOSITION_LAYER, COMPOSITION_HEAD = 0, 0
+HYDROPHOBIC = np.array(list("FMWIVLPA"))
 
 
 @dataclass
@@ -72,10 +77,13 @@ def write_synthetic_run(
     release: str = "2024_01",
     with_heads: bool = True,
     quantum: float | None = None,
+    composition: bool = False,
+    planted: bool = True,
 ) -> SyntheticRun:
     """Write the synthetic release and run into the store at ``uri``; returns the tables written.
 
     ``quantum`` rounds every relevance to a multiple of it (ties within a protein's track).
+    ``planted=False`` leaves out the planted active-site signal (same release, same noise otherwise).
     """
     store = open_store(uri)
     rng = np.random.default_rng(seed)
@@ -83,7 +91,17 @@ def write_synthetic_run(
     for index in range(n_proteins):
         accession = f"P{index:05d}"
         length = int(rng.integers(40, 90))
-        sequence = "".join(rng.choice(AMINO_ACIDS, length))
+        residues_drawn = rng.choice(AMINO_ACIDS, length)
+        rows = _annotation_rows(rng, accession, length, index)
+        if composition:
+            for row in rows:
+                if row["feature_type"] == "transmembrane":
+                    span = slice(row["start"] - 1, row["end"])
+                    size = len(residues_drawn[span])
+                    residues_drawn[span] = np.where(
+                        rng.random(size) < 0.8, rng.choice(HYDROPHOBIC, size), residues_drawn[span]
+                    )
+        sequence = "".join(residues_drawn)
         crc64 = f"{index:016X}"
         cls = classes[index % len(classes)]
         proteins.append(
@@ -101,14 +119,14 @@ def write_synthetic_run(
                 "go": [],
             }
         )
-        rows = _annotation_rows(rng, accession, length, index)
         annotations += rows
         active = np.zeros(length + 2)
         for row in rows:
             if row["feature_type"] == "active_site":
                 active[row["start"] : row["end"] + 1] = 1.0
         positions = np.arange(length + 2, dtype=np.int32)
-        embedding = rng.normal(size=length + 2) + SIGNAL * active
+        signal = SIGNAL if planted else 0.0
+        embedding = rng.normal(size=length + 2) + signal * active
         residues.append(
             pa.table(
                 {
@@ -121,7 +139,12 @@ def write_synthetic_run(
             )
         )
         conductance = rng.normal(size=(layers, heads, length + 2))
-        conductance[PLANTED_LAYER, PLANTED_HEAD] += SIGNAL * active
+        conductance[PLANTED_LAYER, PLANTED_HEAD] += signal * active
+        if composition:
+            is_hydrophobic = np.isin(np.array(["", *sequence, ""]), HYDROPHOBIC).astype(float)
+            conductance[COMPOSITION_LAYER, COMPOSITION_HEAD] = is_hydrophobic + 0.1 * rng.normal(
+                size=length + 2
+            )
         if quantum:
             conductance = np.round(conductance / quantum) * quantum
             embedding = np.round(embedding / quantum) * quantum

@@ -11,7 +11,13 @@ from protxai_ray.cli import main
 from protxai_ray.errors import RunError
 from protxai_ray.stats import compute_stats
 from protxai_ray.store.duck import connect
-from tests.stats.synthetic import PLANTED_HEAD, PLANTED_LAYER, write_synthetic_run
+from tests.stats.synthetic import (
+    COMPOSITION_HEAD,
+    COMPOSITION_LAYER,
+    PLANTED_HEAD,
+    PLANTED_LAYER,
+    write_synthetic_run,
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +36,14 @@ def test_planted_head_is_significant_and_noise_is_not(synthetic):
     planted = [row for row in active if (row["layer"], row["head"]) == (PLANTED_LAYER, PLANTED_HEAD)]
     assert len(planted) == 2 and all(row["significant"] and row["p_adj"] < 0.05 for row in planted)
     assert all(row["t_p_adj"] < 0.05 for row in planted)  # the t-test overlay agrees
+    # planted on random residues: composition does not explain it (its summed relevance is mostly noise:
+    # the positivity half of the seed's overlay is not significant here)
+    assert all(row["aa_significant"] and row["aa_p_adj"] < 0.05 for row in planted)
     noise = [row for row in active if (row["layer"], row["head"]) != (PLANTED_LAYER, PLANTED_HEAD)]
-    assert noise and not any(row["significant"] for row in noise)
+    assert noise and not any(row["significant"] or row["overlay"] for row in noise)
+    for cls in ("EC 1", "EC 2"):  # (one noise cell of these 12 × 12 draws reaches aa_p_adj 0.048: BH at 5 %)
+        best = min((r for r in active if r["class"] == cls), key=lambda r: (r["aa_p_adj"], r["aa_p"]))
+        assert (best["layer"], best["head"]) == (PLANTED_LAYER, PLANTED_HEAD)
     assert summary.top_heads["active_site"][0]["layer"] == PLANTED_LAYER
     assert summary.significant[("EC 1", "active_site")] == 1
     # the embedding carries the same planted signal
@@ -45,6 +57,29 @@ def test_planted_head_is_significant_and_noise_is_not(synthetic):
     # positivity is per head and class, BH over the 12 heads of each class
     positivity = summary.tables["head_positivity"]
     assert positivity.num_rows == 2 * 12 and all(positivity["testable"].to_pylist())
+
+
+def test_composition_adjusted_test_rejects_a_residue_identity_head(tmp_path):
+    """A head whose relevance depends only on the amino acid correlates with hydrophobic transmembrane
+    ranges (r significant) but not beyond composition (r_aa_adjusted not significant)."""
+    run = write_synthetic_run(str(tmp_path / "store"), n_proteins=60, composition=True, seed=3)
+    summary = compute_stats(run.store.uri, run.run_id, annotations=["transmembrane", "hydrophobic"])
+    rows = {
+        (r["class"], r["annotation"], r["layer"], r["head"]): r
+        for r in summary.tables["head_enrichment"].to_pylist()
+    }
+    for cls in ("EC 1", "EC 2"):
+        tm = rows[(cls, "transmembrane", COMPOSITION_LAYER, COMPOSITION_HEAD)]
+        assert tm["significant"] and tm["n"] == 10  # every third protein has a transmembrane range
+        assert tm["testable"] and not tm["aa_significant"] and tm["aa_p_adj"] > 0.05
+        assert tm["overlay"]  # the seed's overlay (positive relevance and r > 0) is fooled as well
+        # the hydrophobic control is itself a function of residue identity: no partial r at all
+        hydrophobic = rows[(cls, "hydrophobic", COMPOSITION_LAYER, COMPOSITION_HEAD)]
+        assert hydrophobic["significant"] and hydrophobic["aa_n"] == 0 and hydrophobic["aa_p"] is None
+    scores = summary.tables["protein_head_scores"].to_pandas()
+    tm_scores = scores[(scores.annotation == "transmembrane") & (scores.layer == COMPOSITION_LAYER)]
+    tm_scores = tm_scores[tm_scores["head"] == COMPOSITION_HEAD]
+    assert tm_scores.r.median() > 0.3 and abs(tm_scores.r_aa_adjusted.median()) < 0.1
 
 
 def test_tables_are_written_and_replace_earlier_stats(synthetic):

@@ -11,6 +11,7 @@ import warnings
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 from scipy import stats
@@ -145,6 +146,19 @@ def _reference_rra(relevance: np.ndarray, mask: np.ndarray) -> float:
     return mask[order[:k]].sum() / k
 
 
+def _reference_r_aa_adjusted(relevance: np.ndarray, mask: np.ndarray, sequence: str) -> float | None:
+    """Partial correlation of relevance and mask over residues 1..L given the amino acid (both centred
+    on their per-amino-acid means), by brute force."""
+    residue = np.array(list(sequence))
+    x, m = relevance[1:-1].copy(), mask[1:-1].copy()
+    for aa in np.unique(residue):
+        x[residue == aa] -= x[residue == aa].mean()
+        m[residue == aa] -= m[residue == aa].mean()
+    if not np.any(np.abs(m) > 1e-12) or (x**2).sum() <= 1e-12 * ((relevance - relevance.mean()) ** 2).sum():
+        return None
+    return float((x * m).sum() / np.sqrt((x**2).sum() * (m**2).sum()))
+
+
 def test_scores_match_pointbiserialr_and_reference_rra(tmp_path):
     run = write_synthetic_run(str(tmp_path / "store"), n_proteins=10, layers=2, heads=3, quantum=0.25, seed=5)
     summary = compute_stats(connect(run.store), run.run_id, proteins_per_batch=3)  # several batches
@@ -156,7 +170,7 @@ def test_scores_match_pointbiserialr_and_reference_rra(tmp_path):
         .set_index(["accession", "layer", "head", "annotation"])
     )
     embedding = summary.tables["protein_residue_scores"].to_pandas().set_index(["accession", "annotation"])
-    checked = 0
+    checked = adjusted = 0
     for protein in run.proteins.to_pylist():
         accession, length = protein["accession"], protein["length"]
         masks = _masks(run, accession, length, protein["sequence"])
@@ -178,5 +192,50 @@ def test_scores_match_pointbiserialr_and_reference_rra(tmp_path):
                 assert row.rra == pytest.approx(_reference_rra(relevance, mask), abs=1e-12)
                 assert row.relevance_sum == pytest.approx(relevance.sum(), abs=1e-9)
                 assert row.n_annotated == int(mask.sum())
+                expected = _reference_r_aa_adjusted(relevance, mask, protein["sequence"])
+                if expected is None:  # the controls are functions of residue identity: no partial r
+                    assert pd.isna(row.r_aa_adjusted)
+                else:
+                    assert row.r_aa_adjusted == pytest.approx(expected, abs=1e-9)
+                    adjusted += 1
                 checked += 1
     assert checked == len(scores) + len(embedding)
+    assert adjusted > len(scores) // 2  # feature annotations (not the residue-defined controls) have one
+
+
+def test_composition_adjusted_and_overlay_columns_match_scipy(tmp_path):
+    """aa_p / aa_p_adj = Wilcoxon + BH of r_aa_adjusted; positivity_p_adj = Wilcoxon + BH of the head's
+    relevance_sum over the annotated proteins; overlay = t-test of r significant and positivity significant."""
+    run = write_synthetic_run(str(tmp_path / "store"), n_proteins=16, layers=2, heads=3, seed=9)
+    summary = compute_stats(connect(run.store), run.run_id, annotations=["active_site", "transmembrane"])
+    scores = summary.tables["protein_head_scores"].to_pandas()
+    predictions = run.predictions.to_pydict()
+    classes = dict(zip(predictions["accession"], predictions["target_name"], strict=True))
+    scores["class"] = scores["accession"].map(classes)
+    heads = summary.tables["head_enrichment"].to_pandas()
+    for (cls, annotation), cells in heads.groupby(["class", "annotation"]):
+        cells = cells.sort_values(["layer", "head"])
+        aa_p, positivity_p = [], []
+        for layer, head in zip(cells["layer"], cells["head"], strict=True):
+            values = scores[
+                (scores["class"] == cls)
+                & (scores.annotation == annotation)
+                & (scores.layer == layer)
+                & (scores["head"] == head)
+            ]
+            aa_p.append(stats.wilcoxon(values.r_aa_adjusted.dropna(), alternative="greater").pvalue)
+            positivity_p.append(stats.wilcoxon(values.relevance_sum, alternative="greater").pvalue)
+        np.testing.assert_allclose(cells.aa_p, aa_p, rtol=1e-6)
+        np.testing.assert_allclose(
+            cells.aa_p_adj, stats.false_discovery_control(aa_p, method="bh"), rtol=1e-6
+        )
+        positivity_adj = stats.false_discovery_control(positivity_p, method="bh")
+        np.testing.assert_allclose(cells.positivity_p_adj, positivity_adj, rtol=1e-6)
+        expected_overlay = (cells.t_p_adj.to_numpy() < 0.05) & (positivity_adj < 0.05)
+        assert cells.overlay.tolist() == expected_overlay.tolist()
+    residue = summary.tables["residue_enrichment"].to_pandas().set_index(["class", "annotation"])
+    embedding = summary.tables["protein_residue_scores"].to_pandas()
+    embedding["class"] = embedding["accession"].map(classes)
+    for (cls, annotation), values in embedding.groupby(["class", "annotation"]):
+        expected = stats.wilcoxon(values.r_aa_adjusted.dropna(), alternative="greater").pvalue
+        assert residue.loc[(cls, annotation)].aa_p == pytest.approx(expected, rel=1e-6)
