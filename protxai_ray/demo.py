@@ -57,9 +57,12 @@ class DemoResult:
     store: str
     report: Path
     runs: dict[str, str] = field(default_factory=dict)  # model name -> run id
-    significant: dict[str, int] = field(default_factory=dict)  # model name -> significant TM heads
+    significant: dict[str, int] = field(default_factory=dict)  # model name -> significant TM heads (r)
+    significant_aa: dict[str, int] = field(default_factory=dict)  # ... composition-adjusted test
+    significant_overlay: dict[str, int] = field(default_factory=dict)  # ... the seed's overlay
     top_heads: list[tuple] = field(default_factory=list)
     embedding: dict[str, float | None] = field(default_factory=dict)  # model name -> embedding-level p_adj
+    embedding_aa: dict[str, float | None] = field(default_factory=dict)  # ... composition-adjusted
 
 
 def select_proteins(con, release: str, membrane: int, other: int, max_length: int) -> list[str]:
@@ -146,17 +149,20 @@ def run_demo(
 
     register_views(con, st)
     for name, run_id in result.runs.items():
-        result.significant[name] = con.execute(
-            """SELECT count(*) FROM head_enrichment WHERE run_id = $r AND annotation = 'transmembrane'
-               AND class = 'GO:0016020' AND significant""",
-            {"r": run_id},
-        ).fetchone()[0]
-        row = con.execute(
-            """SELECT p_adj FROM residue_enrichment WHERE run_id = $r AND annotation = 'transmembrane'
+        counts = con.execute(
+            """SELECT count(*) FILTER (WHERE significant), count(*) FILTER (WHERE aa_significant),
+                      count(*) FILTER (WHERE overlay)
+               FROM head_enrichment WHERE run_id = $r AND annotation = 'transmembrane'
                AND class = 'GO:0016020'""",
             {"r": run_id},
         ).fetchone()
-        result.embedding[name] = None if row is None else row[0]
+        result.significant[name], result.significant_aa[name], result.significant_overlay[name] = counts
+        row = con.execute(
+            """SELECT p_adj, aa_p_adj FROM residue_enrichment WHERE run_id = $r AND annotation = 'transmembrane'
+               AND class = 'GO:0016020'""",
+            {"r": run_id},
+        ).fetchone()
+        result.embedding[name], result.embedding_aa[name] = (None, None) if row is None else row
     trained = result.runs["membrane"]
     result.top_heads = con.execute(
         TOP_HEADS_SQL, {"run_id": trained, "cls": "GO:0016020", "limit": 10}

@@ -47,10 +47,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"  {'layer':>5} {'head':>4} {'n':>4} {'p_adj':>10} {'median r':>9}")
     for layer, head, n, p_adj, median_r in result.top_heads:
         print(f"  {layer:>5} {head:>4} {n:>4} {p_adj:>10.3g} {median_r:>9.3f}")
+
+    def fmt(p: float | None) -> str:
+        return "n/a" if p is None else f"{p:.3g}"
+
     for name, count in result.significant.items():
-        emb = result.embedding.get(name)
-        emb_text = "n/a" if emb is None else f"{emb:.3g}"
-        print(f"{name}: {count} BH-significant transmembrane heads; embedding-level p_adj {emb_text}")
+        print(
+            f"{name}: {count} BH-significant transmembrane heads (composition-adjusted: "
+            f"{result.significant_aa[name]}, seed overlay: {result.significant_overlay[name]}); "
+            f"embedding-level p_adj {fmt(result.embedding.get(name))} "
+            f"(composition-adjusted {fmt(result.embedding_aa.get(name))})"
+        )
     for name, run_id in result.runs.items():
         print(f"run_id={run_id} ({name})")
     print(f"report={result.report}")
