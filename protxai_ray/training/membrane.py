@@ -19,7 +19,7 @@ import torch
 from protxai_ray.training.baseline import THRESHOLD, WINDOW, max_window_hydropathy
 from protxai_ray.training.data import ProteinSplit, membrane_split
 from protxai_ray.training.metrics import binary_report
-from protxai_ray.training.model import ModelSpec, save_model_dir
+from protxai_ray.training.model import PAD_ID, ModelSpec, batch_tensors, save_model_dir
 from protxai_ray.training.train import TrainConfig, predict_probabilities, train_classifier
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +73,7 @@ def evaluate_membrane(model, split: ProteinSplit, max_residues: int) -> dict:
     hydropathy = np.array([max_window_hydropathy(s) for s in sequences])
     return {
         "model": {**binary_report(labels, membrane_prob, 0.5), "threshold": 0.5, "seconds": model_seconds},
+        "attribution_baseline": baseline_scores(model),
         "hydrophobicity_baseline": {
             **binary_report(labels, hydropathy, THRESHOLD),
             "threshold": THRESHOLD,
@@ -80,6 +81,20 @@ def evaluate_membrane(model, split: ProteinSplit, max_residues: int) -> dict:
         },
         "scores": {"model": membrane_prob.tolist(), "baseline": hydropathy.tolist()},
     }
+
+
+@torch.no_grad()
+def baseline_scores(model, lengths: tuple[int, ...] = (100, 300)) -> dict[str, float]:
+    """The membrane logit and P(membrane) of the attribution baseline [CLS] + [PAD]·L + [SEP] (all attended,
+    as the engine feeds it) per length L: IG explains F(x) − F(baseline), so this is the reference."""
+    model.eval()
+    out: dict[str, float] = {}
+    for length in lengths:
+        ids, mask = batch_tensors([[PAD_ID] * length])
+        logits = model(input_ids=ids, attention_mask=mask).logits[0]
+        out[f"logit_L{length}"] = float(logits[1])
+        out[f"p_membrane_L{length}"] = float(torch.softmax(logits, dim=-1)[1])
+    return out
 
 
 def _fmt(metrics: dict) -> str:
@@ -92,6 +107,7 @@ def model_card(
     counts = split.counts()
     control = config.shuffled_labels
     scores = metrics["scores"]["model"]
+    base = metrics["attribution_baseline"]
     lines = [
         f"# {name}",
         "",
@@ -137,6 +153,13 @@ def model_card(
         f"- n = {metrics['model']['n']} ({metrics['model']['n_positive']} membrane).",
         f"- Held-out P(membrane) ranges {min(scores):.4f} – {max(scores):.4f}; per-protein scores in "
         "`heldout_scores.tsv`.",
+        "- Attribution baseline ([CLS] + [PAD]·L + [SEP], the input IG starts from): "
+        + ", ".join(
+            f"L = {length}: membrane logit {base[f'logit_L{length}']:.3f}, P(membrane) "
+            f"{base[f'p_membrane_L{length}']:.4f}"
+            for length in (100, 300)
+        )
+        + ".",
         "",
     ]
     if control:

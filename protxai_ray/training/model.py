@@ -59,16 +59,18 @@ class ModelSpec:
     # directly; "cls": BertForSequenceClassification's [CLS] pooler. With "cls" the demo model put all of its
     # last-layer relevance on [CLS] and no head's relevance was enriched in TM segments (see MODEL_CARD).
     pooling: str = "mean"
+    # amplitude of the fixed sinusoidal position codes added to the word embeddings before LayerNorm
+    position_scale: float = 0.1
 
 
-def sinusoid_table(positions: int, width: int) -> torch.Tensor:
-    """``float32[positions, width]`` fixed sinusoidal position codes (Vaswani et al.), amplitude 0.1."""
+def sinusoid_table(positions: int, width: int, amplitude: float = 0.1) -> torch.Tensor:
+    """``float32[positions, width]`` fixed sinusoidal position codes (Vaswani et al.) × ``amplitude``."""
     pos = torch.arange(positions, dtype=torch.float32)[:, None]
     freq = torch.exp(-math.log(10000.0) * torch.arange(0, width, 2, dtype=torch.float32) / width)
     table = torch.zeros(positions, width)
     table[:, 0::2] = torch.sin(pos * freq)
     table[:, 1::2] = torch.cos(pos * freq)
-    return table * 0.1
+    return table * amplitude
 
 
 def build_classifier(spec: ModelSpec, label_names: list[str], seed: int) -> BertPreTrainedModel:
@@ -101,7 +103,7 @@ def build_classifier(spec: ModelSpec, label_names: list[str], seed: int) -> Bert
         generator = torch.Generator().manual_seed(seed)
         model.bert.embeddings.word_embeddings.weight.normal_(0.0, spec.word_init_std, generator=generator)
         model.bert.embeddings.word_embeddings.weight[PAD_ID].zero_()
-        positions.weight.copy_(sinusoid_table(*positions.weight.shape))
+        positions.weight.copy_(sinusoid_table(*positions.weight.shape, amplitude=spec.position_scale))
     positions.weight.requires_grad_(False)
     return model
 

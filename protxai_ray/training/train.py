@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from transformers.models.bert.modeling_bert import BertPreTrainedModel
 
 from protxai_ray.training.data import LabeledProtein
-from protxai_ray.training.model import ModelSpec, batch_tensors, build_classifier, encode_residues
+from protxai_ray.training.model import PAD_ID, ModelSpec, batch_tensors, build_classifier, encode_residues
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,12 @@ class TrainConfig:
     class_cap_ratio: float | None = 1.0
     threads: int = 1
     shuffled_labels: bool = False  # the control: a seeded permutation of the training labels
+    # Share of extra training rows that are the attribution baseline itself ([CLS] + [PAD]·L + [SEP], all
+    # attended, L drawn from the epoch's windows), labelled ``baseline_label``: the model then scores the
+    # baseline as "no evidence", so F(x) − F(b) measures evidence in the sequence (otherwise F(b) is
+    # whatever the network does on an input it never saw, and can exceed F(x)).
+    baseline_fraction: float = 0.0
+    baseline_label: int = 0
 
 
 @dataclass
@@ -93,6 +99,9 @@ def plan_epoch(
     for i in epoch_sample(labels, config.class_cap_ratio, rng):
         begin, end = crop_window(proteins[i], config.crop, rng)
         windows.append((end - begin, int(i), begin, end))
+    n_baseline = int(round(config.baseline_fraction * len(windows)))
+    for length in rng.choice([w[0] for w in windows], n_baseline) if n_baseline else []:
+        windows.append((int(length), -1, 0, int(length)))  # i = -1: a baseline row of that length
     windows.sort()
     batches, current, width = [], [], 0
     for length, i, begin, end in windows:
@@ -105,8 +114,11 @@ def plan_epoch(
         batches.append(current)
     out = []
     for b in rng.permutation(len(batches)):
-        rows = [encode_residues(proteins[i].sequence[s:e], proteins[i].accession) for i, s, e in batches[b]]
-        out.append((rows, [labels[i] for i, _, _ in batches[b]]))
+        rows = [
+            [PAD_ID] * e if i < 0 else encode_residues(proteins[i].sequence[s:e], proteins[i].accession)
+            for i, s, e in batches[b]
+        ]
+        out.append((rows, [config.baseline_label if i < 0 else labels[i] for i, _, _ in batches[b]]))
     return out
 
 

@@ -12,8 +12,15 @@ import torch
 from protxai_ray.models import load_model
 from protxai_ray.training.data import LabeledProtein
 from protxai_ray.training.membrane import load_membrane_split
-from protxai_ray.training.model import ModelSpec, save_model_dir
-from protxai_ray.training.train import TrainConfig, crop_window, mean_loss, permuted_labels, train_classifier
+from protxai_ray.training.model import PAD_ID, ModelSpec, save_model_dir
+from protxai_ray.training.train import (
+    TrainConfig,
+    crop_window,
+    mean_loss,
+    permuted_labels,
+    plan_epoch,
+    train_classifier,
+)
 
 TINY = ModelSpec(layers=2, heads=2, hidden=32, intermediate=64, max_residues=256, dropout=0.0)
 CONFIG = TrainConfig(epochs=16, seed=3, crop=64, batch_tokens=1024, lr=3e-3)
@@ -90,3 +97,21 @@ def test_shuffled_labels_keep_class_counts():
     shuffled = permuted_labels(labels, seed=0)
     assert sorted(shuffled) == labels and shuffled != labels
     assert shuffled == permuted_labels(labels, seed=0)
+
+
+def test_baseline_rows_join_the_epoch_as_labelled_padding(subset):
+    proteins, _ = subset
+    labels = [p.label for p in proteins]
+    plain = plan_epoch(proteins, labels, CONFIG, epoch=0)
+    config = replace(CONFIG, baseline_fraction=0.25, baseline_label=0)
+    mixed = plan_epoch(proteins, labels, config, epoch=0)
+    rows = [(tuple(r), y) for batch, ys in mixed for r, y in zip(batch, ys, strict=True)]
+    baseline = [(r, y) for r, y in rows if set(r) == {PAD_ID}]
+    assert len(baseline) == round(0.25 * len(proteins)) and all(y == 0 for _, y in baseline)
+    window_lengths = {len(r) for batch, _ in plain for r in batch}
+    assert {len(r) for r, _ in baseline} <= window_lengths  # lengths drawn from the epoch's windows
+    # the protein rows are the same windows with the same labels as without baseline rows
+    protein_rows = sorted((r, y) for r, y in rows if set(r) != {PAD_ID})
+    assert protein_rows == sorted(
+        (tuple(r), y) for batch, ys in plain for r, y in zip(batch, ys, strict=True)
+    )
