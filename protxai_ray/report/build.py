@@ -144,7 +144,8 @@ def build_report(
             "<p>r: DESIGN's Wilcoxon of r; aa: the composition-adjusted test; overlay: the seed's overlay. "
             "A head that only tracks residue identity is significant under r and overlay whenever the "
             "annotation differs in composition (transmembrane: hydrophobic), in any model; aa asks for "
-            "more relevance than the same amino acids get elsewhere.</p>"
+            "more relevance than the same amino acids get elsewhere (not defined for the residue-defined "
+            "controls hydrophobic and positive, which count 0 here).</p>"
             + table.to_html(index=False, float_format="%.3g", na_rep="n/a")
         )
 

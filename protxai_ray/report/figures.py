@@ -48,7 +48,8 @@ def head_heatmap(head_map: HeadMap, vmax: float, path: Path) -> Path:
         fontsize=9,
     )
     bar = fig.colorbar(image, ax=ax)
-    bar.set_label("−ln p_adj (BH; grey = not significant)", fontsize=8)
+    column = {"r": "p_adj", "aa": "aa_p_adj", "overlay": "t_p_adj"}[head_map.test]
+    bar.set_label(f"−ln {column} (BH; grey = not significant)", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
