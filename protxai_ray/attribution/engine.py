@@ -174,9 +174,10 @@ def attribute_batch(
                 logit_x, logit_b = logits[: len(members)], logits[len(members) :]
                 chosen = torch.tensor([targets[i] for i in members], device=device)
                 chosen = torch.where(chosen < 0, logit_x.argmax(dim=1), chosen)
+                fitted = _fit_plan(plan, len(members), chunk, x.shape[1], shape, budget)
                 ig, cond = _run_group(
                     probe,
-                    _fit_plan(plan, len(members), chunk, x.shape[1], shape, budget),
+                    fitted,
                     chunk,
                     x,
                     b,
@@ -204,6 +205,7 @@ def attribute_batch(
                         convergence_delta=delta,
                         n_steps=n,
                         target=t,
+                        derivative=fitted.derivative,
                     )
             pending = sorted(still_pending)
             if not pending:

@@ -19,6 +19,8 @@ class Attribution:
     convergence_delta: ``|Σ residues − (F(x) − F(b))| / max(|F(x) − F(b)|, eps)``.
     n_steps: integration steps used (the final count when ``steps="auto"``).
     target: the class index attributed (argmax resolved when −1 was asked).
+    derivative: how ∂h/∂α was computed for this protein (``spectral`` falls back to ``exact`` for groups
+    whose held tensors would exceed the memory budget); the FLOP count follows it.
     """
 
     residues: np.ndarray
@@ -29,6 +31,7 @@ class Attribution:
     convergence_delta: float
     n_steps: int
     target: int
+    derivative: str = "exact"
 
     @property
     def ig_sum(self) -> float:

@@ -150,14 +150,15 @@ def attribute_shard(model, run_id: str, proteins: list[ProteinInput], config: Ru
 
 
 def shard_flops(model, lengths: list[int], results: dict, config: RunConfig) -> float | None:
-    """Model FLOPs of the shard (``attribution.flops``: forward + input-gradient backward per node)."""
+    """Model FLOPs of the shard (``attribution.flops``: forward + input-gradient backward per node), with
+    the derivative each protein actually used (a spectral group may have fallen back to exact)."""
     try:
         from protxai_ray.attribution.flops import attribution_flops
     except ImportError:
         return None
     total = 0.0
     for result, length in zip(results.values(), lengths, strict=False):
-        total += attribution_flops(model, length, int(result.n_steps), config.derivative, config.method)
+        total += attribution_flops(model, length, int(result.n_steps), result.derivative, config.method)
     return total
 
 

@@ -51,6 +51,7 @@ def test_chunked_spectral_equals_one_pass(rough_bert):
         rough_bert, PROTEINS[:2], [0, 1], steps=16, derivative="spectral", memory_budget_mb=4
     )
     for a, b in zip(whole, chunked, strict=True):
+        assert a.derivative == b.derivative == "spectral"
         assert np.abs(a.heads - b.heads).max() <= 1e-10 * np.abs(a.heads).max()
         assert np.abs(a.residues - b.residues).max() <= 1e-10 * np.abs(a.residues).max()
 
@@ -63,3 +64,4 @@ def test_spectral_falls_back_to_exact_when_held_nodes_exceed_the_budget(rough_be
     )
     exact = attribute_batch(rough_bert, [PROTEINS[3]], [0], steps=8, derivative="exact")
     assert np.abs(fallback[0].heads - exact[0].heads).max() <= 1e-10 * np.abs(exact[0].heads).max()
+    assert fallback[0].derivative == "exact"  # recorded, so the shard's FLOP count follows it
