@@ -23,7 +23,8 @@ def test_demo_runs_trained_and_control_and_writes_the_report(tmp_path, shared_da
     assert (
         "membrane: " in out and "membrane_shuffled: " in out and "BH-significant transmembrane heads" in out
     )
-    assert (store / "report" / "index.html").is_file()
+    page = (store / "report" / "index.html").read_text()
+    assert "Convergence of head relevance" in page and "Seed overlay" in page
     # both runs are committed with all four proteins, each with heads for every layer and head (4 × 8)
     runs = sorted(p.name for p in (store / "runs").iterdir())
     assert (

@@ -109,3 +109,67 @@ def jaccard(a: set, b: set) -> float | None:
     """|a ∩ b| / |a ∪ b|; None when both sets are empty (nothing to compare)."""
     union = a | b
     return None if not union else len(a & b) / len(union)
+
+
+@dataclass(frozen=True)
+class ConvergenceProtein:
+    """A stored attribution to re-check: sequence, target, annotation mask ``float[L + 2]`` (tokens 0) and
+    the stored head relevance ``float[layers, heads, L + 2]`` at ``steps`` integration steps."""
+
+    accession: str
+    sequence: str
+    target: int
+    mask: np.ndarray
+    heads: np.ndarray
+    steps: int
+
+
+def _head_r(heads: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Pearson r of every head's track ``float[layers, heads, T]`` with ``mask [T]`` (NaN where constant)."""
+    tracks = heads.reshape(-1, heads.shape[-1]).astype(np.float64)
+    centred = tracks - tracks.mean(axis=1, keepdims=True)
+    m = mask - mask.mean()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (centred @ m) / np.sqrt((centred**2).sum(axis=1) * (m**2).sum())
+
+
+def head_convergence(
+    adapter: ModelAdapter,
+    proteins: list[ConvergenceProtein],
+    method: str = "gausslegendre",
+    derivative: str = "exact",
+    factor: int = 2,
+) -> pd.DataFrame:
+    """Re-attribute each protein with ``factor`` × its stored steps (same method and derivative) and compare:
+    ``r_corr`` = correlation over heads of the per-head r with the mask (stored vs finer), ``max_r_change``,
+    and ``relative_change`` = ‖H_stored − H_fine‖ / ‖H_fine‖ of the head relevance. The completeness delta
+    can be small while head relevance is still far from converged (rough paths of trained models)."""
+    from protxai_ray.attribution.engine import attribute_batch
+
+    rows = []
+    for protein in proteins:
+        fine_steps = protein.steps * factor
+        fine = attribute_batch(
+            adapter,
+            [protein.sequence],
+            [protein.target],
+            steps=fine_steps,
+            method=method,
+            derivative=derivative,
+            names=[protein.accession],
+        )[0].heads.astype(np.float64)
+        stored = protein.heads.astype(np.float64)
+        r_stored, r_fine = _head_r(stored, protein.mask), _head_r(fine, protein.mask)
+        both = np.isfinite(r_stored) & np.isfinite(r_fine)
+        rows.append(
+            {
+                "accession": protein.accession,
+                "length": len(protein.sequence),
+                "steps": protein.steps,
+                "fine_steps": fine_steps,
+                "r_corr": float(np.corrcoef(r_stored[both], r_fine[both])[0, 1]) if both.sum() > 2 else None,
+                "max_r_change": float(np.abs(r_stored[both] - r_fine[both]).max()) if both.any() else None,
+                "relative_change": float(np.linalg.norm(stored - fine) / max(np.linalg.norm(fine), 1e-30)),
+            }
+        )
+    return pd.DataFrame(rows)

@@ -113,6 +113,9 @@ def _scan_run(
         "n_shards": len(shards),
         "proteins": sum(int(s.get("proteins") or 0) for s in shards),
     }
+    method = manifest.get("method") if isinstance(manifest.get("method"), dict) else {}
+    for key in ("method", "derivative", "steps", "precision"):
+        row[key] = _str_or_none(method.get(key))
     return row, files, stats
 
 

@@ -174,5 +174,9 @@ RUNS = pa.schema(
         ("finished", pa.string()),
         ("n_shards", pa.int32()),
         ("proteins", pa.int64()),
+        ("method", pa.string()),  # quadrature (manifest "method"), e.g. gausslegendre
+        ("derivative", pa.string()),  # exact | spectral | finite
+        ("steps", pa.string()),  # an integer or "auto"
+        ("precision", pa.string()),
     ]
 )

@@ -153,8 +153,23 @@ def test_run_views_read_only_committed_shards(store: Store) -> None:
     ]
     assert con.execute("SELECT count(*) FROM heads").fetchone() == (12,)
     assert con.execute("SELECT * FROM runs ORDER BY run_id").fetchall() == [
-        ("run1", "2024_01", "label", "ab" * 32, None, "2026-11-25T12:00:00Z", None, 1, 1),
-        ("run2", "2024_01", "label", "ab" * 32, "run1", "2026-11-25T12:00:00Z", "2026-11-25T13:00:00Z", 1, 1),
+        (
+            "run1",
+            "2024_01",
+            "label",
+            "ab" * 32,
+            None,
+            "2026-11-25T12:00:00Z",
+            None,
+            1,
+            1,
+            None,
+            None,
+            "32",
+            None,
+        ),
+        ("run2", "2024_01", "label", "ab" * 32, "run1", "2026-11-25T12:00:00Z", "2026-11-25T13:00:00Z", 1, 1)
+        + (None, None, "32", None),  # method, derivative, steps, precision from the manifest's "method"
     ]
     # the second shard commits: a refreshed connection sees it
     write_run(store, "run1", {"00000": ("P1", 3), "00001": ("P2", 4)}, committed=["00000", "00001"])
