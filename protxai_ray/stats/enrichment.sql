@@ -37,50 +37,31 @@ SELECT row_number() OVER (ORDER BY test, class, annotation, layer, head) AS cell
 FROM grid;
 
 -- name: test_values
--- One value per protein and cell; NULL r (constant relevance) is left out.
+-- One value per protein and cell; NULL values (r of a constant track, r_aa_adjusted where it is not
+-- defined) are left out. Each per-protein score row feeds its tests through a lateral VALUES list.
 CREATE OR REPLACE TEMP TABLE stats_test_values AS
-SELECT c.cell, s.r AS x
+SELECT c.cell, v.x
 FROM stats_protein_head_scores AS s
 JOIN stats_run_proteins AS p USING (accession)
+CROSS JOIN LATERAL (VALUES ('head_enrichment', s.r), ('head_enrichment_aa', s.r_aa_adjusted),
+                           ('annotated_positivity', s.relevance_sum)) AS v(test, x)
 JOIN stats_cells AS c
-  ON c.test = 'head_enrichment' AND c.class = p.class AND c.annotation = s.annotation
+  ON c.test = v.test AND c.class = p.class AND c.annotation = s.annotation
  AND c.layer = s.layer AND c.head = s.head
-WHERE s.r IS NOT NULL
+WHERE v.x IS NOT NULL
 UNION ALL
-SELECT c.cell, s.r
+SELECT c.cell, v.x
 FROM stats_protein_residue_scores AS s
 JOIN stats_run_proteins AS p USING (accession)
-JOIN stats_cells AS c
-  ON c.test = 'residue_enrichment' AND c.class = p.class AND c.annotation = s.annotation
-WHERE s.r IS NOT NULL
+CROSS JOIN LATERAL (VALUES ('residue_enrichment', s.r), ('residue_enrichment_aa', s.r_aa_adjusted)) AS v(test, x)
+JOIN stats_cells AS c ON c.test = v.test AND c.class = p.class AND c.annotation = s.annotation
+WHERE v.x IS NOT NULL
 UNION ALL
 SELECT c.cell, t.relevance_sum
 FROM stats_head_totals AS t
 JOIN stats_run_proteins AS p USING (accession)
 JOIN stats_cells AS c
-  ON c.test = 'head_positivity' AND c.class = p.class AND c.layer = t.layer AND c.head = t.head
-UNION ALL
-SELECT c.cell, s.r_aa_adjusted
-FROM stats_protein_head_scores AS s
-JOIN stats_run_proteins AS p USING (accession)
-JOIN stats_cells AS c
-  ON c.test = 'head_enrichment_aa' AND c.class = p.class AND c.annotation = s.annotation
- AND c.layer = s.layer AND c.head = s.head
-WHERE s.r_aa_adjusted IS NOT NULL
-UNION ALL
-SELECT c.cell, s.r_aa_adjusted
-FROM stats_protein_residue_scores AS s
-JOIN stats_run_proteins AS p USING (accession)
-JOIN stats_cells AS c
-  ON c.test = 'residue_enrichment_aa' AND c.class = p.class AND c.annotation = s.annotation
-WHERE s.r_aa_adjusted IS NOT NULL
-UNION ALL
-SELECT c.cell, s.relevance_sum
-FROM stats_protein_head_scores AS s
-JOIN stats_run_proteins AS p USING (accession)
-JOIN stats_cells AS c
-  ON c.test = 'annotated_positivity' AND c.class = p.class AND c.annotation = s.annotation
- AND c.layer = s.layer AND c.head = s.head;
+  ON c.test = 'head_positivity' AND c.class = p.class AND c.layer = t.layer AND c.head = t.head;
 
 -- name: signed_ranks
 -- Wilcoxon signed-rank ingredients per cell, as scipy.stats.wilcoxon(x, alternative='greater') with
