@@ -52,15 +52,14 @@ def build_scores(con: duckdb.DuckDBPyConnection, run_id: str, proteins_per_batch
         track = query("scores.sql", track_name)
         totals, annotated = f"stats_{level}_totals", f"stats_{level}_annotated"
         moments = f"stats_{level}_moments"
-        for name, table in (
-            ("track_totals", totals),
-            ("track_annotated", annotated),
-            ("track_residue_moments", moments),
-        ):
+        for name, table in (("track_residue_moments", moments), ("track_annotated", annotated)):
             sql = query("scores.sql", name).replace("{track}", track)
             for index, (first, last) in enumerate(batches):
                 into = f"CREATE OR REPLACE TEMP TABLE {table} AS " if index == 0 else f"INSERT INTO {table} "
                 con.execute(into + sql, {"run_id": run_id, "first": first, "last": last})
+        con.execute(
+            query("scores.sql", "track_totals").replace("{totals}", totals).replace("{moments}", moments)
+        )
         sql = (
             query("scores.sql", "protein_scores")
             .replace("{table}", f"stats_protein_{level}_scores")

@@ -15,14 +15,24 @@ FROM residues AS r SEMI JOIN stats_run_proteins AS p ON p.accession = r.accessio
 WHERE r.run_id = $run_id AND r.accession BETWEEN $first AND $last
 
 -- name: track_totals
--- Per protein x head over all length + 2 positions: n, relevance_sum (the head's total relevance, used
--- by the positivity test), and the population standard deviation (DuckDB's streaming, stable form).
-SELECT accession, layer, head,
-       count(*) AS n_positions,
-       sum(relevance::DOUBLE) AS relevance_sum,
-       stddev_pop(relevance::DOUBLE) AS relevance_sd
-FROM ({track})
-GROUP BY accession, layer, head;
+-- Per protein x head over all length + 2 positions, from the per-amino-acid moments below (one pass over
+-- the track serves both): n, relevance_sum (the head's total relevance, used by the positivity test), and
+-- the population standard deviation from the within- and between-group sums of squares (exactly 0 for a
+-- constant track, so r is NULL there).
+CREATE OR REPLACE TEMP TABLE {totals} AS
+WITH grand AS (
+    SELECT accession, layer, head, sum(n) AS n_positions, sum(n * mean) AS relevance_sum,
+           sum(ss_within) AS ss_within, min(mean) AS low, max(mean) AS high
+    FROM {moments} GROUP BY accession, layer, head
+)
+SELECT g.accession, g.layer, g.head, g.n_positions, g.relevance_sum,
+       CASE WHEN g.ss_within = 0 AND g.low = g.high THEN 0.0
+            ELSE sqrt((g.ss_within + sum(m.n * (m.mean - g.relevance_sum / g.n_positions) ^ 2))
+                      / g.n_positions)
+       END AS relevance_sd
+FROM {moments} AS m
+JOIN grand AS g USING (accession, layer, head)
+GROUP BY g.accession, g.layer, g.head, g.n_positions, g.relevance_sum, g.ss_within, g.low, g.high;
 
 -- name: track_annotated
 -- Per protein x head x annotation: the relevance summed over the annotated positions, and how many
@@ -55,15 +65,15 @@ JOIN stats_annotation_sizes AS s ON s.accession = m.accession AND s.annotation =
 GROUP BY r.accession, r.layer, r.head, m.annotation;
 
 -- name: track_residue_moments
--- Per protein x head x amino acid over residues 1..length: count, mean relevance and the sum of squared
--- deviations from that mean (var_pop * n, DuckDB's stable streaming variance). The composition-adjusted
--- r below is computed from these and the annotated residues per amino acid.
+-- Per protein x head x amino acid: count, mean relevance and the sum of squared deviations from that mean
+-- (var_pop * n, DuckDB's stable streaming variance); the start and end tokens form the group with residue
+-- NULL. The totals above and the composition-adjusted r below are computed from these.
 SELECT t.accession, t.layer, t.head, r.residue,
        count(*) AS n,
        avg(t.relevance::DOUBLE) AS mean,
        var_pop(t.relevance::DOUBLE) * count(*) AS ss_within
 FROM ({track}) AS t
-JOIN stats_residue_types AS r ON r.accession = t.accession AND r.position = t.position
+LEFT JOIN stats_residue_types AS r ON r.accession = t.accession AND r.position = t.position
 GROUP BY t.accession, t.layer, t.head, r.residue;
 
 -- name: protein_scores
@@ -93,7 +103,8 @@ WITH expected AS (
     GROUP BY m.accession, m.layer, m.head, c.annotation
 ),
 within AS (
-    SELECT accession, layer, head, sum(ss_within) AS ss_within FROM {moments} GROUP BY accession, layer, head
+    SELECT accession, layer, head, sum(ss_within) AS ss_within
+    FROM {moments} WHERE residue IS NOT NULL GROUP BY accession, layer, head
 )
 SELECT a.accession, a.layer, a.head, a.annotation,
        CASE WHEN t.relevance_sd > 0 THEN

@@ -239,3 +239,14 @@ def test_composition_adjusted_and_overlay_columns_match_scipy(tmp_path):
     for (cls, annotation), values in embedding.groupby(["class", "annotation"]):
         expected = stats.wilcoxon(values.r_aa_adjusted.dropna(), alternative="greater").pvalue
         assert residue.loc[(cls, annotation)].aa_p == pytest.approx(expected, rel=1e-6)
+
+
+def test_constant_tracks_have_no_r(tmp_path):
+    """Every relevance rounded to 0: sd exactly 0 from the grouped moments, so r and r_aa_adjusted are NULL
+    (not 0/0 noise) and no cell is testable."""
+    run = write_synthetic_run(str(tmp_path / "store"), n_proteins=6, layers=2, heads=3, quantum=1e6, seed=1)
+    summary = compute_stats(connect(run.store), run.run_id, annotations=["active_site"])
+    scores = summary.tables["protein_head_scores"].to_pandas()
+    assert len(scores) and scores.r.isna().all() and scores.r_aa_adjusted.isna().all()
+    assert (scores.relevance_sum == 0).all()
+    assert not any(summary.tables["head_enrichment"]["testable"].to_pylist())
