@@ -139,8 +139,10 @@ def head_convergence(
     method: str = "gausslegendre",
     derivative: str = "exact",
     factor: int = 2,
+    precision: str = "fp32",
 ) -> pd.DataFrame:
-    """Re-attribute each protein with ``factor`` × its stored steps (same method and derivative) and compare:
+    """Re-attribute each protein with ``factor`` × its stored steps (same method, derivative and precision)
+    and compare:
     ``r_corr`` = correlation over heads of the per-head r with the mask (stored vs finer), ``max_r_change``,
     and ``relative_change`` = ‖H_stored − H_fine‖ / ‖H_fine‖ of the head relevance. The completeness delta
     can be small while head relevance is still far from converged (rough paths of trained models)."""
@@ -156,6 +158,7 @@ def head_convergence(
             steps=fine_steps,
             method=method,
             derivative=derivative,
+            precision=precision,
             names=[protein.accession],
         )[0].heads.astype(np.float64)
         stored = protein.heads.astype(np.float64)

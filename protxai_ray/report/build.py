@@ -247,11 +247,10 @@ CONVERGENCE_NOTE = (
 
 def _convergence(con, run_id: str, adapter, annotation: str, limit: int) -> pd.DataFrame:
     """``analyses.head_convergence`` on the shortest ``limit`` proteins (≥ 30 residues) of the run that
-    carry ``annotation``, with the run's own method and derivative."""
-    run = con.execute(
-        "SELECT release, method, derivative FROM runs WHERE run_id = $r", {"r": run_id}
+    carry ``annotation``, with the run's own method, derivative and precision."""
+    release, method, derivative, precision = con.execute(
+        "SELECT release, method, derivative, precision FROM runs WHERE run_id = $r", {"r": run_id}
     ).fetchone()
-    release, method, derivative = run
     rows = con.execute(
         """SELECT p.accession, pr.sequence, p.target_index, p.n_steps,
                   list(struct_pack(first := a.start, last := a."end")) AS spans
@@ -279,7 +278,11 @@ def _convergence(con, run_id: str, adapter, annotation: str, limit: int) -> pd.D
             analyses.ConvergenceProtein(accession, sequence, int(target), mask, tracks, int(steps))
         )
     return analyses.head_convergence(
-        adapter, proteins, method=method or "gausslegendre", derivative=derivative or "exact"
+        adapter,
+        proteins,
+        method=method or "gausslegendre",
+        derivative=derivative or "exact",
+        precision=precision or "fp32",
     )
 
 
