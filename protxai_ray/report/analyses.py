@@ -12,6 +12,7 @@ import torch
 from sklearn.decomposition import PCA
 
 from protxai_ray.models.adapter import ModelAdapter
+from protxai_ray.report.data import HEAD_TESTS
 
 FLIP_COUNTS = (1, 2, 4, 8, 16, 32, 64)
 
@@ -87,16 +88,11 @@ def profile_pca(profiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return coords, pca.explained_variance_ratio_
 
 
-# Which column marks a head significant, per definition: DESIGN's Wilcoxon of r, the composition-adjusted
-# Wilcoxon of r_aa_adjusted, and the seed's overlay (t-test of r and positive relevance).
-SIGNIFICANCE_COLUMNS = {"r": "significant", "aa": "aa_significant", "overlay": "overlay"}
-
-
 def significant_heads(
     con: duckdb.DuckDBPyConnection, run_id: str, annotation: str, test: str = "r"
 ) -> set[tuple[int, int]]:
-    """(layer, head) significant for ``annotation`` in any class, by one of ``SIGNIFICANCE_COLUMNS``."""
-    column = SIGNIFICANCE_COLUMNS[test]
+    """(layer, head) significant for ``annotation`` in any class, by one of ``data.HEAD_TESTS``."""
+    column = HEAD_TESTS[test][1]
     rows = con.execute(
         f"SELECT DISTINCT layer, head FROM head_enrichment WHERE run_id = $run_id AND annotation = $annotation"
         f" AND {column}",

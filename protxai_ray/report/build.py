@@ -171,7 +171,7 @@ def control_comparison(
     the Jaccard similarity of the two sets (n/a when both are empty)."""
     rows = []
     for annotation_name in annotations:
-        for test in analyses.SIGNIFICANCE_COLUMNS:
+        for test in data.HEAD_TESTS:
             ours = analyses.significant_heads(con, run_id, annotation_name, test)
             control = analyses.significant_heads(con, control_run, annotation_name, test)
             rows.append(

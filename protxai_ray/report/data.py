@@ -14,11 +14,13 @@ FROM head_enrichment WHERE run_id = $run_id
 ORDER BY class, annotation, layer, head
 """
 
-# The head-level tests a map can show: (p_adj column drawn, significance column masking it, n column, title).
+# The head-level significance definitions of head_enrichment: (p_adj column drawn in its map, the column
+# that marks a head significant, the n column, the suffix of its map titles). r: DESIGN's Wilcoxon of r;
+# aa: the composition-adjusted Wilcoxon of r_aa_adjusted; overlay: the seed's (t-test of r and positivity).
 HEAD_TESTS = {
-    "r": ("p_adj", "significant", "n", "Wilcoxon r > 0, BH"),
-    "aa": ("aa_p_adj", "aa_significant", "aa_n", "composition-adjusted r > 0 (Wilcoxon, BH)"),
-    "overlay": ("t_p_adj", "overlay", "n", "seed overlay: t-test r > 0 and positive relevance (BH)"),
+    "r": ("p_adj", "significant", "n", ""),
+    "aa": ("aa_p_adj", "aa_significant", "aa_n", " (composition-adjusted)"),
+    "overlay": ("t_p_adj", "overlay", "n", " (seed overlay)"),
 }
 
 EMBEDDING_SQL = """

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from protxai_ray.report.data import HeadMap, Track  # noqa: E402
+from protxai_ray.report.data import HEAD_TESTS, HeadMap, Track  # noqa: E402
 
 SPAN_COLOURS = {
     "transmembrane": "#1b9e77",
@@ -42,13 +42,12 @@ def head_heatmap(head_map: HeadMap, vmax: float, path: Path) -> Path:
     ax.set_yticks(range(layers))
     ax.tick_params(labelsize=7)
     n_sig = int(head_map.significant.sum())
-    label = {"r": "", "aa": " (composition-adjusted)", "overlay": " (seed overlay)"}[head_map.test]
+    column, _, _, label = HEAD_TESTS[head_map.test]
     ax.set_title(
         f"{head_map.cls} · {head_map.annotation}{label}\n{n_sig} significant heads (n={head_map.n})",
         fontsize=9,
     )
     bar = fig.colorbar(image, ax=ax)
-    column = {"r": "p_adj", "aa": "aa_p_adj", "overlay": "t_p_adj"}[head_map.test]
     bar.set_label(f"−ln {column} (BH; grey = not significant)", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
