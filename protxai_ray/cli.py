@@ -4,13 +4,16 @@ Each sub-command is a module in ``protxai_ray.commands`` with ``HELP`` (one line
 ``add_arguments(parser)`` and ``run(args) -> int``. Only the module of the command being run is
 imported (the others pull in torch, Ray or DuckDB), so ``protxai --help`` answers at once; the one-line
 summaries below mirror each module's ``HELP``. Domain errors (``ProtxaiError``) are reported once, here,
-as one line on stderr with exit status 2.
+as one line on stderr with exit status 2. A reader that goes away (``protxai query … | head``) ends the
+command quietly with status 141 (128 + SIGPIPE, what a shell reports for a tool killed by the signal).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import select
 import sys
 
 from protxai_ray.errors import ProtxaiError
@@ -24,7 +27,7 @@ COMMANDS: dict[str, str] = {
     "rerun": "re-run on a new UniProt release, recomputing only new and changed proteins",
     "validate": "planted-signal self-check of the engine and the stats (exit 1 if it fails)",
     "demo": "run the whole pipeline on shipped real data with the shipped demo models",
-    "train-demo": "train the small demo classifier on the shipped TMbed/UniProt data",
+    "train-demo": "train the small demo classifier on TMbed/UniProt training data (--data-dir)",
     "convert-weights": "convert a pytorch_model.bin checkpoint into a safetensors directory (no unpickling)",
 }
 
@@ -51,12 +54,39 @@ def create_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed (poll flags the write end with POLLERR)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no descriptor (captured), no poll on this platform
+        return False
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null: the reader has gone, and Python's exit flush must not raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout without a file descriptor (captured in tests)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     args = create_parser(command if command in COMMANDS else None).parse_args(argv)
     try:
-        return int(args._run(args) or 0)
+        status = int(args._run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows up here, not in the interpreter's exit flush
+        return status
+    except BrokenPipeError:
+        if not _stdout_reader_gone():
+            raise  # a broken pipe elsewhere (a socket, a child process) is a real failure
+        _silence_stdout()
+        return 141
     except ProtxaiError as exc:
         print(f"protxai {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -15,9 +15,9 @@ from protxai_ray.errors import ProtxaiError
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 DEMO_MODELS = PACKAGE_ROOT / "demo_models"
-SHARED_DATA = PACKAGE_ROOT.parent.parent / "shared" / "data"
+DEMO_DATA = PACKAGE_ROOT / "demo_data"  # shipped inputs (provenance and licences: demo_data/README.md)
 DEMO_RELEASE = "tmbed_cv4"
-HELDOUT_FOLD_FILE = "tmbed/cv/cv_04_a.fasta"
+HELDOUT_FOLD_FILE = "tmbed/cv/cv_04_a.fasta.gz"
 # Steps per model, measured (docs/architecture.md, README "What the demo finds"). The trained model's path
 # is rough (its logit changes within α ≈ 0.45–0.75): per-protein head r at 16 steps correlates only 0.45
 # with r at 256 steps, at 48 steps 0.57, at 128 steps 0.96; with 16 steps the demo reported 25 significant
@@ -92,7 +92,7 @@ def run_demo(
     max_length: int = 400,
     steps: int | None = None,
     actors: int = 2,
-    data_dir: Path = SHARED_DATA,
+    data_dir: Path = DEMO_DATA,
     log=print,
 ) -> DemoResult:
     from protxai_ray.pipeline import RunConfig, run_attribution
@@ -105,7 +105,7 @@ def run_demo(
 
     source = Path(data_dir) / HELDOUT_FOLD_FILE
     if not source.is_file():
-        raise ProtxaiError(f"{source}: the shipped TMbed data is missing (expected ../shared/data)")
+        raise ProtxaiError(f"{source}: the demo's TMbed fold is missing (shipped in protxai_ray/demo_data)")
     models = {name: DEMO_MODELS / name for name in ("membrane", "membrane_shuffled")}
     for name, path in models.items():
         if not (path / "config.json").is_file():

@@ -6,7 +6,7 @@ import argparse
 
 from protxai_ray.training.demo import TASKS, train_demo
 
-HELP = "train the small demo classifier on the shipped TMbed/UniProt data (deterministic, CPU)"
+HELP = "train the small demo classifier on TMbed/UniProt training data (--data-dir; deterministic, CPU)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,9 +21,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: 5 membrane, 12 ec)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--data-dir",
+        required=True,
+        help="training data (not shipped): DIR/tmbed/cv/cv_00_a.fasta .. cv_04_a.fasta (.gz ok) and DIR/uniprot/",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    result = train_demo(args.task, args.out, args.shuffled, args.epochs, args.seed)
+    result = train_demo(args.task, args.out, args.shuffled, args.epochs, args.seed, args.data_dir)
     print(f"model={result['out']}")
     return 0

@@ -9,11 +9,13 @@ side unless their accession or sequence is in the held-out fold.
 from __future__ import annotations
 
 import functools
+import gzip
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from protxai_ray.errors import InvalidSource
+from protxai_ray.errors import InvalidSource, ProtxaiError
 
 TM_TOPOLOGY_LETTERS = frozenset("HhBb")
 MEMBRANE_GO = "GO:0016020"
@@ -74,12 +76,43 @@ def _tmbed_accession(header: str) -> str:
     return parts[0] if len(parts) >= 4 else parts[1] if len(parts) > 1 else parts[0]
 
 
+TRAINING_DATA_HELP = (
+    "the training data is not shipped with the package (only TMbed folds 0 and 4, for demo and validate): "
+    "pass --data-dir DIR with DIR/tmbed/cv/cv_00_a.fasta .. cv_04_a.fasta (plain or .gz; TMbed's data/cv, "
+    "github.com/BernhoferM/TMbed, Apache-2.0) and UniProt XML/flat/JSON files under DIR/uniprot/{xml,flat,json}/"
+)
+
+
+def check_training_data(data_dir: str | Path | None, tmbed: bool = True, uniprot: bool = True) -> Path:
+    """``data_dir`` as a Path once it holds the five TMbed folds and/or ``uniprot/``; ProtxaiError otherwise."""
+    if data_dir is None:
+        raise ProtxaiError(f"no training data directory given: {TRAINING_DATA_HELP}")
+    data_dir = Path(data_dir)
+    missing = [str(tmbed_fold_path(data_dir / "tmbed", k)) for k in range(5) if tmbed]
+    missing = [m for m in missing if not Path(m).is_file()]
+    if uniprot and not (data_dir / "uniprot").is_dir():
+        missing.append(str(data_dir / "uniprot") + "/")
+    if missing:
+        raise ProtxaiError(f"{data_dir}: missing {', '.join(missing)}; {TRAINING_DATA_HELP}")
+    return data_dir
+
+
+def tmbed_fold_path(tmbed_dir: str | Path, fold: int) -> Path:
+    """``tmbed_dir/cv/cv_0K_a.fasta``, or its ``.gz`` copy when only that exists (the package ships .gz)."""
+    path = Path(tmbed_dir) / "cv" / f"cv_{fold:02d}_a.fasta"
+    gz = path.with_name(path.name + ".gz")
+    return gz if not path.exists() and gz.exists() else path
+
+
 def read_tmbed_fold(path: str | Path, fold: int) -> list[LabeledProtein]:
-    """Proteins of one TMbed 3-line file (header, sequence, per-residue topology)."""
+    """Proteins of one TMbed 3-line file (header, sequence, per-residue topology); gzip (magic bytes) ok."""
     path = Path(path)
     try:
-        lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    except OSError as exc:
+        data = path.read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        lines = [line.strip() for line in data.decode("utf-8").splitlines() if line.strip()]
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
         raise InvalidSource(str(path), f"cannot read TMbed file: {exc}") from exc
     if len(lines) % 3 or not all(line.startswith(">") for line in lines[::3]):
         raise InvalidSource(str(path), "not a TMbed 3-line file (header, sequence, topology)")
@@ -98,10 +131,10 @@ def read_tmbed_fold(path: str | Path, fold: int) -> list[LabeledProtein]:
 
 
 def read_tmbed_folds(tmbed_dir: str | Path, folds: Iterable[int]) -> list[LabeledProtein]:
-    """Proteins of the given folds of ``tmbed_dir/cv/cv_0K_a.fasta``, fold order kept."""
+    """Proteins of the given folds of ``tmbed_dir/cv/cv_0K_a.fasta[.gz]``, fold order kept."""
     out: list[LabeledProtein] = []
     for fold in folds:
-        out.extend(read_tmbed_fold(Path(tmbed_dir) / "cv" / f"cv_{fold:02d}_a.fasta", fold))
+        out.extend(read_tmbed_fold(tmbed_fold_path(tmbed_dir, fold), fold))
     return out
 
 

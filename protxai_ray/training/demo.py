@@ -6,8 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from protxai_ray.errors import ProtxaiError
+from protxai_ray.training.data import check_training_data
 from protxai_ray.training.ec import train_ec_demo
-from protxai_ray.training.membrane import DEMO_MODELS, SHARED_DATA, train_membrane_demo
+from protxai_ray.training.membrane import DEMO_MODELS, train_membrane_demo
 
 TASKS = ("membrane", "ec")
 DEFAULT_EPOCHS = {"membrane": 5, "ec": 12}
@@ -19,13 +20,12 @@ def train_demo(
     shuffled: bool = False,
     epochs: int | None = None,
     seed: int = 0,
-    data_dir: str | Path = SHARED_DATA,
+    data_dir: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Train one demo model into ``out_dir`` (default ``protxai_ray/demo_models/<name>``); returns metrics."""
-    data_dir = Path(data_dir)
-    if not (data_dir / "tmbed").is_dir() or not (data_dir / "uniprot").is_dir():
-        raise ProtxaiError(f"{data_dir}: shipped data (tmbed/, uniprot/) not found")
+    """Train one demo model into ``out_dir`` (default ``protxai_ray/demo_models/<name>``) on ``data_dir``
+    (``tmbed/cv/`` folds and ``uniprot/``, not shipped with the package); returns metrics."""
+    data_dir = check_training_data(data_dir, tmbed=task == "membrane")
     epochs = epochs or DEFAULT_EPOCHS[task]
     if task == "membrane":
         return train_membrane_demo(

@@ -103,7 +103,8 @@ def train_ec_demo(
             "# Demo model: ec (EC level 1, best effort)",
             "",
             "Small ProtBert-style BERT trained from scratch by `protxai train-demo --task ec` on the UniProtKB "
-            "entries shipped in `../shared/data/uniprot/` (CC BY 4.0) that carry an EC number.",
+            "entries under `DATA/uniprot/` (`train-demo --data-dir DATA`; CC BY 4.0, not shipped) that carry "
+            "an EC number.",
             "Classes: " + ", ".join(f"{i} = `{n}`" for i, n in enumerate(EC_LABELS)) + " (first EC number).",
             "",
             "## Data",

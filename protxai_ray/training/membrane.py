@@ -17,13 +17,11 @@ import numpy as np
 import torch
 
 from protxai_ray.training.baseline import THRESHOLD, WINDOW, max_window_hydropathy
-from protxai_ray.training.data import ProteinSplit, membrane_split
+from protxai_ray.training.data import ProteinSplit, check_training_data, membrane_split
 from protxai_ray.training.metrics import binary_report
 from protxai_ray.training.model import PAD_ID, ModelSpec, batch_tensors, save_model_dir
 from protxai_ray.training.train import TrainConfig, predict_probabilities, train_classifier
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 DEMO_MODELS = Path(__file__).resolve().parents[1] / "demo_models"
 HELDOUT_FOLD = 4
 # Mean-pooled model: 2e-3 (the [CLS] model's rate) left the loss plateau at 0.69 when run for 10 epochs;
@@ -31,8 +29,10 @@ HELDOUT_FOLD = 4
 MEMBRANE_LR = 1e-3
 
 
-def load_membrane_split(data_dir: Path = SHARED_DATA, use_uniprot: bool = True) -> ProteinSplit:
-    """The membrane split; falls back to TMbed only (with a note) if the UniProt reader is unavailable."""
+def load_membrane_split(data_dir: str | Path, use_uniprot: bool = True) -> ProteinSplit:
+    """The membrane split of ``data_dir`` (``tmbed/cv/``, ``uniprot/``); falls back to TMbed only (with a
+    note) if the UniProt reader is unavailable."""
+    data_dir = Path(data_dir)
     uniprot_dir = data_dir / "uniprot" if use_uniprot else None
     note = None
     if uniprot_dir is not None:
@@ -121,8 +121,9 @@ def model_card(
         "",
         "## Data",
         "",
-        "- TMbed cross-validation folds (Bernhofer & Rost 2022, Apache-2.0), `../shared/data/tmbed/cv/`.",
-        "- UniProtKB entries shipped in `../shared/data/uniprot/` (CC BY 4.0), when the reader is available.",
+        "- TMbed cross-validation folds (Bernhofer & Rost 2022, Apache-2.0), `DATA/tmbed/cv/` "
+        "(`train-demo --data-dir DATA`; the held-out fold 4 ships in `protxai_ray/demo_data/`).",
+        "- UniProtKB entries under `DATA/uniprot/` (CC BY 4.0; not shipped), when the reader is available.",
         f"- Split: train = TMbed folds 0-3 (+ UniProt), held out = TMbed fold {HELDOUT_FOLD}; "
         "no accession or identical sequence on both sides.",
         f"- Train counts: {counts['train']}; held-out counts: {counts['heldout']}.",
@@ -179,7 +180,7 @@ def train_membrane_demo(
     shuffled: bool = False,
     epochs: int = 5,
     seed: int = 0,
-    data_dir: str | Path = SHARED_DATA,
+    data_dir: str | Path | None = None,
     spec: ModelSpec | None = None,
     config: TrainConfig | None = None,
     log: Callable[[str], None] = print,
@@ -189,7 +190,7 @@ def train_membrane_demo(
     config = config or TrainConfig(epochs=epochs, seed=seed, shuffled_labels=shuffled, lr=MEMBRANE_LR)
     name = "membrane_shuffled" if config.shuffled_labels else "membrane"
     out = Path(out_dir) if out_dir else DEMO_MODELS / name
-    split = load_membrane_split(Path(data_dir))
+    split = load_membrane_split(check_training_data(data_dir))
     log(f"data: {split.counts()}; " + "; ".join(split.notes))
     result = train_classifier(split.train, split.label_names, spec, config, log)
     metrics = evaluate_membrane(result.model, split, spec.max_residues)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from protxai_ray.demo import DEMO_DATA
 from protxai_ray.training.metrics import auroc
 from protxai_ray.training.model import ModelSpec, save_model_dir
 from protxai_ray.training.train import TrainConfig, predict_probabilities, train_classifier
@@ -157,11 +158,10 @@ def run_validate(
     from protxai_ray.store.duck import connect
     from protxai_ray.store.fs import Store
     from protxai_ray.store.releases import write_release
-    from protxai_ray.training.membrane import SHARED_DATA
     from protxai_ray.uniprot.collect import Collection
 
     config = config or ValidateConfig()
-    tmbed_dir = Path(tmbed_dir) if tmbed_dir else SHARED_DATA / "tmbed"
+    tmbed_dir = Path(tmbed_dir) if tmbed_dir else DEMO_DATA / "tmbed"
     report = ValidateReport()
     with tempfile.TemporaryDirectory(prefix="protxai-validate-") as tmp:
         root = Path(workdir) if workdir else Path(tmp)

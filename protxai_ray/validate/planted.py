@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from protxai_ray.training.data import LabeledProtein, read_tmbed_fold
+from protxai_ray.training.data import LabeledProtein, read_tmbed_fold, tmbed_fold_path
 from protxai_ray.uniprot.crc64 import crc64
 from protxai_ray.uniprot.records import Feature, ProteinEntry
 
@@ -41,7 +41,7 @@ def planted_proteins(
 ) -> list[PlantedProtein]:
     """``n`` planted/background proteins (alternating labels), deterministic for ``seed``."""
     rng = np.random.default_rng(seed)
-    fold = read_tmbed_fold(Path(tmbed_dir) / "cv" / f"cv_{BACKGROUND_FOLD:02d}_a.fasta", BACKGROUND_FOLD)
+    fold = read_tmbed_fold(tmbed_fold_path(tmbed_dir, BACKGROUND_FOLD), BACKGROUND_FOLD)
     backgrounds = [
         p for p in fold if p.label == 0 and len(p.sequence) >= max_length and "X" not in p.sequence
     ]

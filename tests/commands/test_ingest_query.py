@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from protxai_ray.cli import main
+from protxai_ray.demo import DEMO_DATA, HELDOUT_FOLD_FILE
 from protxai_ray.store.fs import Store
 from protxai_ray.store.releases import list_releases
 from tests.conftest import PROJECT_ROOT, UNIPROT_DATA
@@ -184,3 +186,26 @@ def test_installed_console_script(tmp_path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["n", "--", "56", "(1", "row)"]
+
+
+def test_query_piped_into_head_exits_quietly(tmp_path) -> None:
+    # The demo's shipped TMbed fold (.gz) gives enough output (1300 sequences, ~650 kB) to outlast the
+    # pipe's buffer, so protxai is still writing when `head -1` has gone.
+    store = str(tmp_path / "store")
+    assert ingest(store, str(DEMO_DATA / HELDOUT_FOLD_FILE)) == 0
+    script = PROJECT_ROOT / ".venv" / "bin" / "protxai"
+    command = shlex.join([str(script)] if script.exists() else [sys.executable, "-m", "protxai_ray.cli"])
+    sql = "SELECT accession, sequence FROM proteins ORDER BY accession"
+    for fmt in ("table", "csv", "json"):
+        args = shlex.join(["query", "--store", store, sql, "--format", fmt, "--max-rows", "0"])
+        result = subprocess.run(
+            ["bash", "-c", f'{command} {args} | head -1; echo "protxai exit ${{PIPESTATUS[0]}}" >&2'],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+        assert result.returncode == 0, result.stderr
+        assert len(result.stdout.splitlines()) == 1 and "accession" in result.stdout
+        assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr, result.stderr
+        assert result.stderr.strip() == "protxai exit 141"

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import gzip
+
 import pytest
 
-from protxai_ray.errors import InvalidSource
+from protxai_ray.demo import DEMO_DATA
+from protxai_ray.errors import InvalidSource, ProtxaiError
 from protxai_ray.training.data import (
     LabeledProtein,
+    check_training_data,
     disjoint_split,
     read_tmbed_fold,
+    tmbed_fold_path,
     topology_regions,
 )
 from protxai_ray.training.ec import EC_LABELS, ec_class, ec_split
 from protxai_ray.training.membrane import HELDOUT_FOLD, load_membrane_split
-from tests.conftest import TMBED_DATA, UNIPROT_DATA
+from tests.conftest import SHARED_DATA, TMBED_DATA, UNIPROT_DATA
 
 
 @pytest.fixture(scope="module")
 def membrane():
-    return load_membrane_split()
+    return load_membrane_split(SHARED_DATA)
 
 
 def test_membrane_split_is_disjoint_by_accession_and_sequence(membrane):
@@ -62,6 +67,38 @@ def test_bad_tmbed_file_is_one_domain_error(tmp_path):
     bad.write_text(">P1|EUKARYA|NO_SP|0\nMKV\n11\n")
     with pytest.raises(InvalidSource, match="P1"):
         read_tmbed_fold(bad, 9)
+
+
+def test_gzipped_tmbed_fold_reads_like_the_plain_file(tmp_path):
+    plain = TMBED_DATA / "cv" / "cv_04_a.fasta"
+    gz = tmp_path / "cv" / "cv_04_a.fasta.gz"
+    gz.parent.mkdir()
+    gz.write_bytes(gzip.compress(plain.read_bytes()))
+    assert tmbed_fold_path(tmp_path, 4) == gz  # only the .gz exists: it is taken
+    assert tmbed_fold_path(TMBED_DATA, 4) == plain
+    assert read_tmbed_fold(gz, 4) == read_tmbed_fold(plain, 4)
+    gz.write_bytes(gzip.compress(plain.read_bytes())[:1000])  # truncated download
+    with pytest.raises(InvalidSource, match="cannot read"):
+        read_tmbed_fold(gz, 4)
+
+
+def test_shipped_demo_folds_are_the_tmbed_files():
+    for fold in (0, 4):  # validate's backgrounds, the demo's held-out fold
+        shipped = tmbed_fold_path(DEMO_DATA / "tmbed", fold)
+        assert shipped.name.endswith(".gz")
+        assert (
+            gzip.decompress(shipped.read_bytes())
+            == (TMBED_DATA / "cv" / f"cv_{fold:02d}_a.fasta").read_bytes()
+        )
+    assert (DEMO_DATA / "README.md").is_file() and (DEMO_DATA / "tmbed" / "LICENSE-Apache-2.0.txt").is_file()
+
+
+def test_training_needs_a_data_directory(tmp_path):
+    with pytest.raises(ProtxaiError, match="--data-dir"):
+        check_training_data(None)
+    with pytest.raises(ProtxaiError, match="cv_01_a.fasta"):
+        check_training_data(DEMO_DATA)  # the package ships folds 0 and 4 only, no UniProt entries
+    assert check_training_data(SHARED_DATA) == SHARED_DATA
 
 
 def test_disjoint_split_drops_training_copies_of_heldout_proteins():

@@ -21,6 +21,7 @@ from protxai_ray.training.train import (
     plan_epoch,
     train_classifier,
 )
+from tests.conftest import SHARED_DATA
 
 TINY = ModelSpec(layers=2, heads=2, hidden=32, intermediate=64, max_residues=256, dropout=0.0)
 CONFIG = TrainConfig(epochs=16, seed=3, crop=64, batch_tokens=1024, lr=3e-3)
@@ -29,7 +30,7 @@ CONFIG = TrainConfig(epochs=16, seed=3, crop=64, batch_tokens=1024, lr=3e-3)
 @pytest.fixture(scope="module")
 def subset() -> tuple[list[LabeledProtein], list[str]]:
     """64-residue windows (TM-covering for membrane proteins) of 48 membrane + 48 other real TMbed proteins."""
-    split = load_membrane_split(use_uniprot=False)
+    split = load_membrane_split(SHARED_DATA, use_uniprot=False)
     pos = [p for p in split.train if p.label == 1][:48]
     neg = [p for p in split.train if p.label == 0][:48]
     rng = np.random.default_rng(0)
