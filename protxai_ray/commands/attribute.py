@@ -69,6 +69,13 @@ def config_from_args(args: argparse.Namespace):
         except OSError as exc:
             raise RunError(f"--accessions {args.accessions}: {exc.strerror or exc}") from None
         accessions = tuple(line.split()[0] for line in text.splitlines() if line.strip())
+    if args.where is not None:
+        from protxai_ray.store.duck import SQLRefused, check_where
+
+        try:  # one condition, checked by DuckDB's parser before anything runs (no "x; COPY ...")
+            check_where(args.where)
+        except SQLRefused as exc:
+            raise RunError(str(exc)) from None
     try:
         return RunConfig(
             store=args.store,

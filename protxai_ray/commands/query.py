@@ -3,6 +3,12 @@
 Output: an aligned table on stdout (at most ``--max-rows`` rows, default 200, with a line saying how
 many were left out), or ``--format csv|json|parquet`` (json = one object per line) to ``--out F`` or to
 stdout (csv/json only; parquet needs ``--out``).
+
+Read-only and confined to the store: the SQL must be one query (SELECT, WITH, FROM, VALUES, DESCRIBE,
+SHOW, SUMMARIZE; judged by DuckDB's parser, refused before anything runs), and the connection can read
+only the store's files and write only the ``--out`` file, which must be a local path outside the store
+(see ``protxai_ray.store.duck.connect_confined``). A store path or prefix without a store is an error,
+not an empty result.
 """
 
 from __future__ import annotations
@@ -11,15 +17,21 @@ import argparse
 import csv
 import json
 import math
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from protxai_ray.errors import ProtxaiError
-from protxai_ray.store.duck import connect, quote_literal
+from protxai_ray.store.duck import check_read_only, connect_confined, quote_literal, require_layout
+from protxai_ray.store.fs import Store
 
-HELP = "run DuckDB SQL over the store's tables (proteins, annotations, predictions, residues, heads, stats, runs)"
+HELP = (
+    "run one read-only DuckDB query over the store's tables "
+    "(proteins, annotations, predictions, residues, heads, stats, runs)"
+)
 
 
 class QueryError(ProtxaiError):
@@ -30,7 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sql", help='SQL to run, e.g. "SELECT count(*) FROM proteins"')
     parser.add_argument("--store", required=True, help="store: local directory or s3://bucket/prefix")
     parser.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
-    parser.add_argument("--out", help="write the result to this file instead of stdout")
+    parser.add_argument(
+        "--out", help="write the result to this local file (outside the store) instead of stdout"
+    )
     parser.add_argument("--max-rows", type=int, default=200, help="rows shown by --format table (0: all)")
 
 
@@ -75,31 +89,63 @@ _NUMERIC = (
 def run(args: argparse.Namespace) -> int:
     if args.format == "parquet" and not args.out:
         raise QueryError("--format parquet needs --out FILE")
-    con = connect(args.store)
+    store = require_layout(args.store)
+    out = _out_path(args.out, store) if args.out else None
+    writable = [out, str(Path(out).with_name(f"tmp_{Path(out).name}"))] if out else []  # COPY's temp file
+    con = connect_confined(store, writable=writable)
     try:
+        check_read_only(con, args.sql)
         try:
             relation = con.sql(args.sql)
         except duckdb.Error as exc:
-            raise QueryError(" ".join(str(exc).split())) from exc
-        if relation is None:  # a statement without a result (SET, CREATE TEMP VIEW ...)
+            raise QueryError(_error_line(exc)) from exc
+        if relation is None:  # cannot happen for a SELECT; nothing to print
             return 0
         try:
             if args.format == "table":
                 text = _table_text(relation, args.max_rows)
-                if args.out:
-                    with open(args.out, "w") as handle:
-                        handle.write(text + "\n")
+                if out:
+                    try:
+                        with open(out, "w") as handle:
+                            handle.write(text + "\n")
+                    except OSError as exc:
+                        raise QueryError(f"--out {args.out}: {exc.strerror or exc}") from None
                 else:
                     print(text)
-            elif args.out:
-                _copy_to_file(con, relation, args.format, args.out)
+            elif out:
+                _copy_to_file(con, relation, args.format, out)
             else:
                 _print_rows(relation, args.format)
         except duckdb.Error as exc:
-            raise QueryError(" ".join(str(exc).split())) from exc
+            raise QueryError(_error_line(exc)) from exc
     finally:
         con.close()
     return 0
+
+
+def _error_line(exc: duckdb.Error) -> str:
+    line = " ".join(str(exc).split())
+    if isinstance(exc, duckdb.PermissionException):
+        line += " (query reads only the store's files)"
+    return line
+
+
+def _out_path(out: str, store: Store) -> str:
+    """``--out`` as an absolute local path, or QueryError: a URL, a missing directory, a directory, or
+    a path inside the store (also through a symbolic link) is refused before any work."""
+    if "://" in out:
+        raise QueryError(f"--out {out}: must be a local file path")
+    path = Path(out).expanduser()
+    target = Path(os.path.realpath(path))  # symbolic links resolved: a link into the store is caught
+    if not target.parent.is_dir():
+        raise QueryError(f"--out {out}: directory {path.absolute().parent} does not exist")
+    if target.is_dir():
+        raise QueryError(f"--out {out}: is a directory")
+    if not store.is_s3:
+        root = Path(os.path.realpath(store.uri))
+        if target == root or root in target.parents:
+            raise QueryError(f"--out {out}: inside the store {root}, which query never writes to")
+    return str(target)
 
 
 def _copy_to_file(
@@ -132,10 +178,11 @@ def _table_text(relation: duckdb.DuckDBPyRelation, max_rows: int) -> str:
 def _print_rows(relation: duckdb.DuckDBPyRelation, fmt: str) -> None:
     columns = list(relation.columns)
     result = relation
+    chunk = result.fetchmany(10_000)  # before the header: a query failing at once prints only its error
     if fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
-    while chunk := result.fetchmany(10_000):
+    while chunk:
         for row in chunk:
             if fmt == "csv":
                 writer.writerow(
@@ -143,3 +190,4 @@ def _print_rows(relation: duckdb.DuckDBPyRelation, fmt: str) -> None:
                 )
             else:
                 print(json.dumps(dict(zip(columns, row, strict=True)), default=str))
+        chunk = result.fetchmany(10_000)

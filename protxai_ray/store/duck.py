@@ -10,7 +10,14 @@ Connecting costs one listing plus one manifest read per release and per run (don
 each view is a single ``read_parquet([...])`` over its file list, evaluated lazily by DuckDB.
 
 For ``s3://`` stores the ``httpfs`` extension is loaded from the ``duckdb-extension-httpfs`` package
-(offline, never ``INSTALL``) and the AWS_* variables become a DuckDB S3 secret.
+(offline, never ``INSTALL``) and the AWS_* variables become a DuckDB S3 secret (redacted by
+``duckdb_secrets()``); the ``s3_*`` key settings that httpfs copies from the environment when it loads are
+cleared, so ``duckdb_settings()`` never shows a key.
+
+``connect_confined`` is the connection of user-written SQL (``protxai query``): external access is
+limited to the store's files (plus the named output files), extensions cannot be installed or loaded,
+and the configuration is locked. ``check_read_only`` admits exactly one SELECT-type statement, and
+``check_where`` one condition, both judged by DuckDB's own parser.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from protxai_ray.errors import StoreError
+from protxai_ray.errors import ProtxaiError, StoreError
 from protxai_ray.store.fs import Store, open_store
 from protxai_ray.store.releases import MANIFEST_NAME, RELEASE_NAME
 from protxai_ray.store.schemas import RELEASE_CHANGES, RELEASE_TABLES, RUN_TABLES, RUNS, STATS_TABLES
@@ -171,11 +178,19 @@ def parquet_select(uris: Iterable[str], *, hive: bool = False) -> str:
     return f"SELECT * FROM read_parquet([{listing}], {options})"
 
 
+_ENV_CREDENTIAL_SETTINGS = ("s3_access_key_id", "s3_secret_access_key", "s3_session_token")
+
+
 def _attach_s3(con: duckdb.DuckDBPyConnection, store: Store) -> None:
     from duckdb_extensions import import_extension
 
     import_extension("httpfs", con=con)
     con.execute("LOAD httpfs")
+    # httpfs copies AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN into these settings when
+    # it loads, and duckdb_settings() / current_setting() print settings in clear: the secret below
+    # carries the credentials instead (duckdb_secrets() redacts it)
+    for setting in _ENV_CREDENTIAL_SETTINGS:
+        con.execute(f"SET {setting} = ''")
     scheme, host = store._endpoint_parts()
     options = [
         "TYPE s3",
@@ -262,6 +277,117 @@ def connect(store: Store | str, read_only_views: bool = True) -> duckdb.DuckDBPy
         raise StoreError(
             f"{st.uri}: cannot register store views ({' '.join(str(exc).split())[:300]})"
         ) from exc
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+# ---- user-written SQL ----------------------------------------------------------------------------
+
+
+class SQLRefused(ProtxaiError):
+    """User SQL that is not one read-only query (or not one condition), refused before it runs."""
+
+
+# Known extensions are never fetched or loaded behind our back; secrets live in memory only.
+CONFINED_CONFIG = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "allow_persistent_secrets": False,
+}
+
+READ_ONLY_KINDS = "SELECT, WITH, FROM, VALUES, DESCRIBE, SHOW, SUMMARIZE"
+_KIND_NAMES = {"LOAD": "INSTALL/LOAD"}  # DuckDB's statement type of both
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, sql: str, *, what: str = "SQL") -> None:
+    """Raise SQLRefused unless DuckDB parses ``sql`` as exactly one SELECT-type statement.
+
+    SELECT-type covers WITH ... SELECT, FROM-first queries, VALUES, DESCRIBE, SHOW, SUMMARIZE and PRAGMA
+    reads; COPY, ATTACH, INSTALL/LOAD, SET, CREATE, CALL, EXPLAIN (ANALYZE runs its statement) ... are not.
+    """
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise SQLRefused(f"{what}: {_one_line(exc)}") from None
+    kinds = [_KIND_NAMES.get(st.type.name, st.type.name) for st in statements]
+    if not statements:
+        raise SQLRefused(f"{what}: no SQL statement")
+    if len(statements) > 1:
+        raise SQLRefused(
+            f"{what}: one read-only query only, got {len(statements)} statements ({', '.join(kinds)}); "
+            "nothing was run"
+        )
+    if statements[0].type != duckdb.StatementType.SELECT:
+        raise SQLRefused(
+            f"{what}: {kinds[0]} statements are not allowed, the store is read-only here "
+            f"(one query: {READ_ONLY_KINDS}); nothing was run"
+        )
+
+
+def check_where(expr: str, table: str = "proteins") -> None:
+    """Raise SQLRefused unless ``expr`` is one SQL condition: ``SELECT * FROM table WHERE expr`` must be
+    exactly one SELECT statement, written bare and in parentheses (so ``x); COPY ...; SELECT (1``
+    fails one form or the other). Only parses; nothing runs."""
+    con = duckdb.connect(config=dict(CONFINED_CONFIG))
+    try:
+        what = f"--where {expr!r}"
+        for sql in (f"SELECT * FROM {table} WHERE (\n{expr}\n)", f"SELECT * FROM {table} WHERE {expr}"):
+            try:
+                statements = con.extract_statements(sql)
+            except duckdb.Error as exc:
+                raise SQLRefused(f"{what}: not one SQL condition ({_one_line(exc)})") from None
+            if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+                kinds = ", ".join(_KIND_NAMES.get(st.type.name, st.type.name) for st in statements)
+                raise SQLRefused(f"{what}: not one SQL condition (parses as {kinds}); nothing was run")
+    finally:
+        con.close()
+
+
+def require_layout(store: Store | str) -> Store:
+    """``store`` opened, or StoreError when it does not exist or has neither ``releases/`` nor ``runs/``
+    (a mistyped path or prefix must not read as an empty result)."""
+    st = open_store(store)
+    if not st.is_s3 and not os.path.isdir(st.uri):
+        raise StoreError(f"store {st.uri} does not exist")
+    if not {"releases", "runs"} & set(st.list_dirs("")):
+        where = f"{st.uri} (S3 endpoint {st.endpoint or 'AWS default'})" if st.is_s3 else st.uri
+        raise StoreError(f"{where} has no store layout (no releases/ or runs/): not a protxai store")
+    return st
+
+
+def connect_confined(store: Store | str, *, writable: Iterable[str] = ()) -> duckdb.DuckDBPyConnection:
+    """``connect(store)`` for user-written SQL: it reaches only the store's files and ``writable``.
+
+    Views are registered (and httpfs loaded, the secret created) first; then external access is limited
+    to ``allowed_directories = [<store>/]`` and ``allowed_paths = writable``, ``enable_external_access``
+    is turned off (no other files, URLs, ATTACH, INSTALL, LOAD, replacement scans) and
+    ``lock_configuration`` keeps SQL from turning any of it back on. Writing is the caller's business:
+    run only what ``check_read_only`` admits.
+    """
+    st = open_store(store)
+    con = duckdb.connect(config=dict(CONFINED_CONFIG))
+    try:
+        # start the (in-memory) secret manager before the lock: started later it looks for stored secrets
+        con.execute("SELECT count(*) FROM duckdb_secrets()")
+        if st.is_s3:
+            _attach_s3(con, st)
+        register_views(con, st)
+        roots = [quote_literal(st.uri.rstrip("/") + "/")]
+        paths = [quote_literal(p) for p in writable]
+        con.execute(f"SET allowed_directories = [{', '.join(roots)}]")
+        con.execute(f"SET allowed_paths = [{', '.join(paths)}]")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except duckdb.Error as exc:
+        con.close()
+        raise StoreError(f"{st.uri}: cannot register store views ({_one_line(exc)[:300]})") from exc
     except BaseException:
         con.close()
         raise

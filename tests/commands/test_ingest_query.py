@@ -149,6 +149,8 @@ def test_nothing_valid_means_nothing_written(tmp_path, capsys) -> None:
 
 def test_query_errors_are_one_line(tmp_path, capsys) -> None:
     store = str(tmp_path / "store")
+    assert ingest(store, JSON_FILE) == 0  # a missing store is its own error (tests/security)
+    capsys.readouterr()
     assert main(["query", "--store", store, "SELECT * FROM no_such_table"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("protxai query: error:") and "no_such_table" in err and "\n" not in err
