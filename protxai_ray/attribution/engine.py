@@ -14,17 +14,30 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from protxai_ray.attribution.adaptive import INITIAL_PANELS, SegmentRule, integrate_adaptive
 from protxai_ray.attribution.conductance import ExactConductance, FiniteConductance, SpectralConductance
-from protxai_ray.attribution.convergence import convergence_delta, step_schedule
+from protxai_ray.attribution.convergence import convergence_delta
 from protxai_ray.attribution.embedding_ig import EmbeddingIG
-from protxai_ray.attribution.memory import ModelShape, default_budget_bytes, group_proteins, model_shape
+from protxai_ray.attribution.memory import (
+    ModelShape,
+    default_budget_bytes,
+    group_proteins,
+    model_shape,
+    rows_per_pass,
+)
 from protxai_ray.attribution.path import PathProbe
-from protxai_ray.attribution.quadrature import METHODS, NodePlan, differentiation_matrix, node_plan
+from protxai_ray.attribution.quadrature import (
+    NodePlan,
+    differentiation_matrix,
+    node_plan,
+    seed_differentiation_matrix,
+)
 from protxai_ray.attribution.result import Attribution
+from protxai_ray.attribution.settings import PRECISIONS, AttributionSettings
 from protxai_ray.errors import UnknownTarget
 from protxai_ray.models.adapter import ModelAdapter
 
-PRECISIONS = ("fp32", "tf32", "bf16")
+__all__ = ["PRECISIONS", "attribute_batch"]
 
 
 def _encode(model: ModelAdapter, sequences: Sequence[str], names: Sequence[str]) -> tuple[torch.Tensor, ...]:
@@ -59,14 +72,15 @@ def _run_group(
     heads = [p.num_heads for p in probe.points]
     ig = EmbeddingIG(delta)
     exact = plan.derivative == "exact"
-    spectral = plan.derivative == "spectral"
+    spectral = plan.derivative in ("spectral", "seed")
     alphas_all = torch.as_tensor(plan.alphas, dtype=x.dtype, device=x.device)
     ig_w_all = torch.as_tensor(plan.ig_weights, device=x.device)
     cond_w_all = torch.as_tensor(plan.cond_weights, device=x.device)
     if exact:
         conductance = ExactConductance(proteins, heads, tokens, x.device)
     elif spectral:
-        matrix = torch.as_tensor(differentiation_matrix(plan.alphas))
+        build = seed_differentiation_matrix if plan.derivative == "seed" else differentiation_matrix
+        matrix = torch.as_tensor(build(plan.alphas))
         conductance = SpectralConductance(proteins, heads, tokens, matrix, cond_w_all, x.device)
     else:
         conductance = FiniteConductance(proteins, heads, tokens, plan.steps, x.device)
@@ -99,7 +113,8 @@ def _fit_plan(
     plan: NodePlan, proteins: int, chunk: int, tokens: int, shape: ModelShape, budget: int
 ) -> NodePlan:
     """The spectral plan, or the exact plan (same nodes and weights) where holding every node's g and h
-    of a group whose nodes run in several chunks would exceed the memory budget (very long proteins)."""
+    of a group whose nodes run in several chunks would exceed the memory budget (very long proteins).
+    The seed's discretisation is never swapped (it is run to reproduce its numbers)."""
     if plan.derivative != "spectral" or chunk >= plan.num_nodes:
         return plan  # all nodes in one pass: the held tensors are the pass's own outputs
     widths = [shape.heads * shape.head_size] * shape.layers
@@ -107,107 +122,104 @@ def _fit_plan(
     return node_plan(plan.method, plan.steps, "exact") if held > budget else plan
 
 
+def _settings(settings: AttributionSettings | None, options: dict) -> AttributionSettings:
+    base = settings or AttributionSettings()
+    unknown = set(options) - set(AttributionSettings.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown attribute_batch option(s): {', '.join(sorted(unknown))}")
+    return base.replace(**options) if options else base
+
+
 def attribute_batch(
     model: ModelAdapter,
     sequences: Sequence[str],
     targets: Sequence[int],
-    steps: int | str = 32,
-    method: str = "gausslegendre",
-    derivative: str = "exact",
-    tolerance: float = 0.01,
-    max_steps: int = 512,
-    memory_budget_mb: int | None = None,
-    precision: str = "fp32",
+    settings: AttributionSettings | None = None,
+    *,
     names: Sequence[str] | None = None,
+    memory_budget_mb: int | None = None,
+    **options,
 ) -> list[Attribution]:
     """Attribute each protein's target logit to its tokens (embedding IG) and to every head of every layer.
 
     ``sequences``: protein sequences (upper/lower case; U Z O B → X). ``targets``: class index per protein,
-    −1 = the argmax class at x. ``steps``: quadrature steps, or ``"auto"`` (16, 32, … ≤ ``max_steps``
-    until ``convergence_delta < tolerance``, per protein). ``method``: ``gausslegendre`` or
-    ``riemann_{left,right,middle,trapezoid}``. ``derivative``: ``finite`` (captum LayerConductance's
-    scheme; identical numbers to captum), ``exact`` (forward-mode ∂h/∂α at the IG nodes) or ``spectral``
-    (Gauss–Legendre only: ∂h/∂α from the polynomial through h at all nodes; no forward-mode pass).
+    −1 = the argmax class at x. ``settings``: an ``AttributionSettings`` (default: ``steps="auto"``, head
+    error ≤ 1 %); keyword ``options`` override its fields (``steps=64``, ``tolerance=0.0025``,
+    ``derivative="exact"``, ``precision="bf16"`` …). With ``steps="auto"`` every protein records the
+    path points used (``n_steps``) and its estimated head error (``head_error``, max over layers).
     ``memory_budget_mb``: bound on activation memory per pass (default: a share of free RAM/GPU memory).
-    ``precision``: ``fp32`` | ``tf32`` | ``bf16`` (autocast forward; accumulation always float64).
     ``names``: labels (accessions) used in error messages.
 
     Raises ``InvalidSequence`` / ``UnknownTarget`` (naming the protein) before any computation.
 
-    >>> results = attribute_batch(adapter, ["MKTAYIAK"], [0], steps=32)  # doctest: +SKIP
-    >>> results[0].heads.shape  # (layers, heads, 8 + 2)  # doctest: +SKIP
+    >>> results = attribute_batch(adapter, ["MKTAYIAK"], [0])  # doctest: +SKIP
+    >>> results[0].heads.shape, results[0].head_error  # (layers, heads, 8 + 2), ≤ 0.01  # doctest: +SKIP
     """
     if len(sequences) != len(targets):
         raise ValueError("sequences and targets must have the same length")
-    if method not in METHODS:
-        raise ValueError(f"unknown quadrature method {method!r}; choose one of {', '.join(METHODS)}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    settings = _settings(settings, options)
     if not sequences:
         return []
     names = list(names) if names is not None else [f"sequence[{i}]" for i in range(len(sequences))]
-    schedule = step_schedule(steps, max_steps)
-    node_plan(method, schedule[0], derivative)  # validates method/derivative/steps early
-    device = model.device
+    derivative = settings.effective_derivative
     # Validate every protein before spending compute on any of them.
     for i, seq in enumerate(sequences):
         _encode(model, [seq], [names[i]])
-    classes = len(model.label_names)
-    _check_targets(targets, classes, names, model.label_names)
+    _check_targets(targets, len(model.label_names), names, model.label_names)
 
+    device = model.device
     shape = model_shape(model)
     budget = memory_budget_mb * (1 << 20) if memory_budget_mb is not None else default_budget_bytes(device)
     lengths = [len(_encode(model, [s], [n])[1][0]) - 2 for s, n in zip(sequences, names, strict=True)]
+    segment_rule = SegmentRule.gauss_legendre()
+    if settings.adaptive:
+        first_pass = 3 * INITIAL_PANELS * segment_rule.size
+        plan = None
+    else:
+        plan = node_plan(settings.method, int(settings.steps), derivative)
+        first_pass = plan.num_nodes
     results: list[Attribution | None] = [None] * len(sequences)
-    with PathProbe(model, precision=precision) as probe:
-        pending = list(range(len(sequences)))
-        for round_index, n in enumerate(schedule):
-            plan = node_plan(method, n, derivative)
-            groups = group_proteins([lengths[i] for i in pending], plan.num_nodes, shape, budget, device)
-            still_pending = []
-            for local, chunk in groups:
-                members = [pending[i] for i in local]
-                input_ids, mask = _encode(model, [sequences[i] for i in members], [names[i] for i in members])
-                base_ids = model.baseline_ids(input_ids, mask)
-                both, logits = probe.endpoints(torch.cat([input_ids, base_ids]), torch.cat([mask, mask]))
-                x, b = both[: len(members)], both[len(members) :]
-                logit_x, logit_b = logits[: len(members)], logits[len(members) :]
-                chosen = torch.tensor([targets[i] for i in members], device=device)
-                chosen = torch.where(chosen < 0, logit_x.argmax(dim=1), chosen)
+    with PathProbe(model, precision=settings.precision) as probe:
+        for local, chunk in group_proteins(lengths, first_pass, shape, budget, device):
+            members = [int(i) for i in local]
+            input_ids, mask = _encode(model, [sequences[i] for i in members], [names[i] for i in members])
+            base_ids = model.baseline_ids(input_ids, mask)
+            both, logits = probe.endpoints(torch.cat([input_ids, base_ids]), torch.cat([mask, mask]))
+            x, b = both[: len(members)], both[len(members) :]
+            logit_x, logit_b = logits[: len(members)], logits[len(members) :]
+            chosen = torch.tensor([targets[i] for i in members], device=device)
+            chosen = torch.where(chosen < 0, logit_x.argmax(dim=1), chosen)
+            if plan is None:
+                capacity = rows_per_pass(shape, x.shape[1], budget, device)
+                states = integrate_adaptive(
+                    probe, x, b, input_ids, mask, chosen, derivative,
+                    settings.tolerance, settings.max_nodes, capacity, segment_rule,
+                )  # fmt: skip
+                totals = [state.total() for state in states]
+                ig = torch.stack([t.ig for t in totals])
+                cond = torch.stack([t.heads for t in totals])
+                used = [(state.nodes, state.head_error, derivative) for state in states]
+            else:
                 fitted = _fit_plan(plan, len(members), chunk, x.shape[1], shape, budget)
-                ig, cond = _run_group(
-                    probe,
-                    fitted,
-                    chunk,
-                    x,
-                    b,
-                    input_ids,
-                    mask,
-                    chosen,
+                ig, cond = _run_group(probe, fitted, chunk, x, b, input_ids, mask, chosen)
+                used = [(int(settings.steps), None, fitted.derivative)] * len(members)
+            probs = torch.softmax(logit_x.double(), dim=1)
+            for row, index in enumerate(members):
+                t = int(chosen[row])
+                tokens = lengths[index] + 2
+                residues = ig[row, :tokens].cpu().numpy()
+                fx, fb = float(logit_x[row, t]), float(logit_b[row, t])
+                n_steps, head_error, used_derivative = used[row]
+                results[index] = Attribution(
+                    residues=residues.astype(np.float32),
+                    heads=cond[row, :, :, :tokens].cpu().numpy().astype(np.float32),
+                    logit=fx,
+                    baseline_logit=fb,
+                    probability=float(probs[row, t]),
+                    convergence_delta=float(convergence_delta(residues.sum(), fx, fb)),
+                    n_steps=n_steps,
+                    target=t,
+                    derivative=used_derivative,
+                    head_error=head_error,
                 )
-                probs = torch.softmax(logit_x.double(), dim=1)
-                for row, index in enumerate(members):
-                    t = int(chosen[row])
-                    tokens = lengths[index] + 2
-                    residues = ig[row, :tokens].cpu().numpy()
-                    fx, fb = float(logit_x[row, t]), float(logit_b[row, t])
-                    delta = float(convergence_delta(residues.sum(), fx, fb))
-                    last = round_index == len(schedule) - 1
-                    if steps == "auto" and delta >= tolerance and not last:
-                        still_pending.append(index)
-                        continue
-                    results[index] = Attribution(
-                        residues=residues.astype(np.float32),
-                        heads=cond[row, :, :, :tokens].cpu().numpy().astype(np.float32),
-                        logit=fx,
-                        baseline_logit=fb,
-                        probability=float(probs[row, t]),
-                        convergence_delta=delta,
-                        n_steps=n,
-                        target=t,
-                        derivative=fitted.derivative,
-                    )
-            pending = sorted(still_pending)
-            if not pending:
-                break
     return [r for r in results if r is not None]

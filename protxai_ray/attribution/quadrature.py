@@ -15,6 +15,9 @@ the head gradient enters the head conductance:
   the derivative of the degree n − 1 polynomial through h(α_1..α_n) (``differentiation_matrix``), so every
   node costs one forward + backward and no forward-mode pass. For an analytic path the error falls
   exponentially with n like the quadrature's own (measured in tests/attribution/test_spectral.py).
+* ``derivative="seed"`` (Gauss–Legendre only): the xai-proteins reference code's discretisation: the same
+  nodes and weights, ḣ(α_i) from ``torch.gradient`` of h over the alphas (second-order differences inside,
+  first-order at the two ends, ``edge_order=1``): ``seed_differentiation_matrix``.
 * ``derivative="finite"``: captum's discretization. The embedding IG uses the rule's n nodes with its
   weights (``LayerIntegratedGradients``); the conductance uses the rule's n + 1 nodes, gradient at node i
   times the change of h to node i + 1, unweighted (``LayerConductance``). Both node sets run in the same
@@ -30,7 +33,7 @@ import torch
 
 RIEMANN_METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 METHODS = ("gausslegendre", *RIEMANN_METHODS)
-DERIVATIVES = ("exact", "spectral", "finite")
+DERIVATIVES = ("exact", "spectral", "finite", "seed")
 
 
 @dataclass(frozen=True)
@@ -110,17 +113,40 @@ def differentiation_matrix(alphas: np.ndarray) -> np.ndarray:
     return matrix
 
 
+def seed_differentiation_matrix(alphas: np.ndarray) -> np.ndarray:
+    """``float64[n, n]``: the linear map of ``torch.gradient(f, spacing=(alphas,), edge_order=1)``.
+
+    Interior rows (h₋ = α_i − α_{i−1}, h₊ = α_{i+1} − α_i):
+    ``f'_i = (h₋² f_{i+1} − h₊² f_{i−1} + (h₊² − h₋²) f_i) / (h₋ h₊ (h₋ + h₊))``; first and last rows are
+    one-sided first differences.
+    """
+    a = np.asarray(alphas, dtype=np.float64)
+    n = a.shape[0]
+    if n < 2:
+        raise ValueError("the seed derivative needs at least 2 nodes")
+    matrix = np.zeros((n, n))
+    matrix[0, 0], matrix[0, 1] = -1 / (a[1] - a[0]), 1 / (a[1] - a[0])
+    matrix[-1, -2], matrix[-1, -1] = -1 / (a[-1] - a[-2]), 1 / (a[-1] - a[-2])
+    for i in range(1, n - 1):
+        left, right = a[i] - a[i - 1], a[i + 1] - a[i]
+        scale = left * right * (left + right)
+        matrix[i, i - 1] = -(right**2) / scale
+        matrix[i, i] = (right**2 - left**2) / scale
+        matrix[i, i + 1] = left**2 / scale
+    return matrix
+
+
 def node_plan(method: str, steps: int, derivative: str) -> NodePlan:
     """The nodes for ``steps`` integration steps of ``method`` with the ``derivative`` scheme."""
     if derivative not in DERIVATIVES:
         raise ValueError(f"unknown derivative {derivative!r}; choose one of {', '.join(DERIVATIVES)}")
-    if derivative == "spectral" and method != "gausslegendre":
+    if derivative in ("spectral", "seed") and method != "gausslegendre":
         raise ValueError(
-            f"derivative 'spectral' needs gausslegendre nodes (polynomial interpolation through {method} "
+            f"derivative {derivative!r} needs gausslegendre nodes (polynomial interpolation through {method} "
             "nodes is ill-conditioned); use derivative 'exact' or 'finite' with it"
         )
     base = rule(method, steps)
-    if derivative in ("exact", "spectral"):
+    if derivative in ("exact", "spectral", "seed"):
         return NodePlan(method, derivative, steps, base.alphas, base.weights, base.weights, cond_start=-1)
     conductance = rule(method, steps + 1)
     alphas = np.concatenate([base.alphas, conductance.alphas])

@@ -17,7 +17,9 @@ class Attribution:
     heads: ``float32[layers, heads, L + 2]`` head conductance per token.
     logit / baseline_logit: target logit F(x) and F(b). probability: softmax of the target at x.
     convergence_delta: ``|Σ residues − (F(x) − F(b))| / max(|F(x) − F(b)|, eps)``.
-    n_steps: integration steps used (the final count when ``steps="auto"``).
+    n_steps: integration steps used; with ``steps="auto"`` the path points evaluated (all segments).
+    head_error: estimated relative error of the head tensor, max over layers (``steps="auto"``; None for
+    a fixed step count, whose error is not estimated).
     target: the class index attributed (argmax resolved when −1 was asked).
     derivative: how ∂h/∂α was computed for this protein (``spectral`` falls back to ``exact`` for groups
     whose held tensors would exceed the memory budget); the FLOP count follows it.
@@ -32,6 +34,7 @@ class Attribution:
     n_steps: int
     target: int
     derivative: str = "exact"
+    head_error: float | None = None
 
     @property
     def ig_sum(self) -> float:
