@@ -106,7 +106,9 @@ class ProteinIntegral:
         ig_error = torch.zeros_like(total.ig)
         shares = []
         differences = self.panel_differences()
-        self._norms = {p: float(torch.linalg.vector_norm(d.heads)) for p, d in zip(self.panels, differences)}
+        self._norms = {
+            p: float(torch.linalg.vector_norm(d.heads)) for p, d in zip(self.panels, differences, strict=True)
+        }
         for panel in self.panels:  # ρ of a fresh halving: (‖d_left‖ + ‖d_right‖) / ‖d_parent‖
             parent = self.parent_norm.pop(panel, None)
             if parent is not None:
@@ -119,7 +121,9 @@ class ProteinIntegral:
             heads_error += factor * d.heads
             ig_error += factor * d.ig
             layer_share = torch.linalg.vector_norm(d.heads.flatten(1), dim=1) / layer_norms
-            shares.append(factor * max(float(layer_share.max()), float(torch.linalg.vector_norm(d.ig) / ig_norm)))
+            shares.append(
+                factor * max(float(layer_share.max()), float(torch.linalg.vector_norm(d.ig) / ig_norm))
+            )
         self.head_error = float((torch.linalg.vector_norm(heads_error.flatten(1), dim=1) / layer_norms).max())
         self.ig_error = float(torch.linalg.vector_norm(ig_error) / ig_norm)
         return torch.tensor(shares, dtype=torch.float64)
@@ -216,7 +220,9 @@ def evaluate_segments(
         alphas = (low[:, None] + width[:, None] * ref_alphas[None, :]).flatten().to(x.dtype)
         direction = delta[rows]
         path_input = b[rows] + alphas[:, None, None] * direction
-        grad_x, grad_h, acts = probe.gradients(path_input, input_ids[rows], attention_mask[rows], targets[rows])
+        grad_x, grad_h, acts = probe.gradients(
+            path_input, input_ids[rows], attention_mask[rows], targets[rows]
+        )
         weights = width[:, None] * ref_weights[None, :]  # [J, n]: the rule mapped onto each segment
         per_node_ig = (grad_x * direction).sum(-1).double().unflatten(0, (count, n))  # [J, n, T]
         ig = torch.einsum("jnt,jn->jt", per_node_ig, weights)
