@@ -118,6 +118,7 @@ def write_store(path: Path, n_proteins: int, seed: int = 0) -> dict:
             "ig_sum": np.ones(n_proteins),
             "convergence_delta": np.zeros(n_proteins),
             "n_steps": [32] * n_proteins,
+            "head_error": [None] * n_proteins,
         }
     )
     run_base = f"runs/run_id={RUN_ID}"

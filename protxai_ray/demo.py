@@ -8,6 +8,7 @@ shuffled-label control (2 local Ray actors each) → DuckDB statistics → repor
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,17 +19,15 @@ DEMO_MODELS = PACKAGE_ROOT / "demo_models"
 DEMO_DATA = PACKAGE_ROOT / "demo_data"  # shipped inputs (provenance and licences: demo_data/README.md)
 DEMO_RELEASE = "tmbed_cv4"
 HELDOUT_FOLD_FILE = "tmbed/cv/cv_04_a.fasta.gz"
-# Steps per model, measured (docs/architecture.md, README "What the demo finds"). The trained model's path
-# is rough (its logit changes within α ≈ 0.45–0.75): per-protein head r at 16 steps correlates only 0.45
-# with r at 256 steps, at 48 steps 0.57, at 128 steps 0.96; with 16 steps the demo reported 25 significant
-# heads, with 32 none, with 128 six, with 256 eight (all in the last two layers, one sign). The control's output is nearly constant and its
-# path smooth: 16 exact and 32 spectral steps give the same 17 heads. The spectral derivative costs one
-# forward+backward per node (16 steps: 8.2 s vs 24.5 s exact for 6 proteins).
-DEMO_STEPS = {"membrane": 128, "membrane_shuffled": 32}
-DEMO_DERIVATIVE = "spectral"
-# The TM head test uses the membrane proteins; "other" is the contrast class. 40 + 10 keeps `make demo`
-# under 10 minutes here at 128 steps (50 + 25 took 12 min).
-DEMO_MEMBRANE, DEMO_OTHER = 40, 10
+# Error-controlled integration (steps="auto", head error ≤ 1 % per protein, the engine's default): the
+# trained model's path is rough (flat to α ≈ 0.4, narrow features after), so its proteins need ~600–1,000
+# path points each, measured against a dense reference (benchmarks/accuracy.py); the shuffled-label
+# control's path is smooth and needs few. Fixed step counts moved the head results (25 / 0 / 6 / 8
+# significant TM heads at 16 / 32 / 128 / 256 steps) and are not used.
+DEMO_TOLERANCE = 0.01
+# The TM head test uses the membrane proteins; "other" is the contrast class. 30 + 10 proteins ≤ 250 aa
+# keep `make demo` under 10 minutes on a 2-core CPU at the trained model's node counts.
+DEMO_MEMBRANE, DEMO_OTHER, DEMO_MAX_LENGTH = 30, 10, 250
 DEMO_ANNOTATIONS = ("transmembrane", "tm_hydrophobic", "hydrophobic", "positive", "signal")
 
 SELECTION_SQL = """
@@ -75,12 +74,11 @@ def select_proteins(con, release: str, membrane: int, other: int, max_length: in
     return sorted(chosen)
 
 
-def _run_id(name: str, model_dir: Path, accessions: list[str], steps: int, derivative: str) -> str:
-    digest = hashlib.sha256(derivative.encode())
+def _run_id(name: str, model_dir: Path, accessions: list[str], settings: dict) -> str:
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for path in sorted(model_dir.glob("*.safetensors")):
         digest.update(path.read_bytes())
     digest.update(",".join(accessions).encode())
-    digest.update(str(steps).encode())
     return f"demo-{name}-{digest.hexdigest()[:10]}"
 
 
@@ -89,12 +87,14 @@ def run_demo(
     report_dir: str | Path | None = None,
     membrane: int = DEMO_MEMBRANE,
     other: int = DEMO_OTHER,
-    max_length: int = 400,
-    steps: int | None = None,
+    max_length: int = DEMO_MAX_LENGTH,
+    steps: int | str = "auto",
+    tolerance: float = DEMO_TOLERANCE,
     actors: int = 2,
     data_dir: Path = DEMO_DATA,
     log=print,
 ) -> DemoResult:
+    from protxai_ray.attribution.settings import AttributionSettings
     from protxai_ray.pipeline import RunConfig, run_attribution
     from protxai_ray.report import build_report
     from protxai_ray.stats import compute_stats
@@ -122,24 +122,26 @@ def run_demo(
     log(f"      {len(accessions)} proteins selected ({membrane} membrane + {other} other, ≤ {max_length} aa)")
 
     result = DemoResult(store=st.uri, report=Path())
+    settings = AttributionSettings(steps=steps, tolerance=tolerance)
+    how = (
+        f"head error ≤ {tolerance:g} per protein (steps=auto)"
+        if settings.adaptive
+        else f"{steps} fixed Gauss–Legendre steps"
+    )
     for step, (name, model_dir) in enumerate(models.items(), start=2):
-        model_steps = steps or DEMO_STEPS[name]
-        run_id = _run_id(name, model_dir, accessions, model_steps, DEMO_DERIVATIVE)
-        log(
-            f"[{step}/4] attribute with {name} model ({actors} Ray actors, {model_steps} Gauss–Legendre "
-            f"steps, {DEMO_DERIVATIVE} derivative): run_id={run_id}"
-        )
+        run_id = _run_id(name, model_dir, accessions, settings.as_dict())
+        log(f"[{step}/4] attribute with {name} model ({actors} Ray actors, {how}): run_id={run_id}")
         config = RunConfig(
             store=st.uri,
             release=DEMO_RELEASE,
             model=str(model_dir),
             target="label",
-            steps=model_steps,
-            derivative=DEMO_DERIVATIVE,
+            steps=settings.steps,
+            tolerance=settings.tolerance,
             actors=actors,
             run_id=run_id,
             accessions=tuple(accessions),
-            shard_size=10,  # 5 shards of 50 proteins (sorted by length): balanced over 2 actors
+            shard_size=5,  # 8 shards of 40 proteins (sorted by length): balanced over 2 actors
         )
         summary = run_attribution(config)
         log(f"      {summary.proteins} proteins, {summary.failures} failures")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from protxai_ray.demo import DEMO_MEMBRANE, DEMO_OTHER, DEMO_STEPS
+from protxai_ray.commands.attribute import _steps
+from protxai_ray.demo import DEMO_MAX_LENGTH, DEMO_MEMBRANE, DEMO_OTHER, DEMO_TOLERANCE
 
 HELP = "run the whole pipeline on shipped real data with the shipped demo models"
 
@@ -18,14 +19,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--other", type=int, default=DEMO_OTHER, help=f"non-membrane proteins (default {DEMO_OTHER})"
     )
-    parser.add_argument("--max-length", type=int, default=400, help="longest protein attributed")
     parser.add_argument(
-        "--steps",
-        type=int,
-        default=None,
-        help="Gauss–Legendre nodes per attribution (default per model: "
-        + ", ".join(f"{k} {v}" for k, v in DEMO_STEPS.items())
-        + ")",
+        "--max-length", type=int, default=DEMO_MAX_LENGTH, help=f"longest protein (default {DEMO_MAX_LENGTH})"
+    )
+    parser.add_argument(
+        "--steps", type=_steps, default="auto", help="'auto' (default, error-controlled) or fixed steps"
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEMO_TOLERANCE,
+        help=f"head error goal per protein of --steps auto (default {DEMO_TOLERANCE})",
     )
     parser.add_argument("--actors", type=int, default=2, help="local Ray actors")
 
@@ -40,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         other=args.other,
         max_length=args.max_length,
         steps=args.steps,
+        tolerance=args.tolerance,
         actors=args.actors,
     )
     print()

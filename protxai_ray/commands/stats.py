@@ -31,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "tm_hydrophobic, tm_positive); default: all",
     )
     parser.add_argument("--classes", help="comma-separated classes (predictions.target_name); default: all")
+    parser.add_argument(
+        "--include-unconverged",
+        action="store_true",
+        help="keep proteins whose estimated head error exceeds the run's tolerance (default: left out)",
+    )
 
 
 def format_summary(summary: StatsSummary) -> str:
@@ -39,8 +44,18 @@ def format_summary(summary: StatsSummary) -> str:
         f"run_id={summary.run_id} release={summary.release} proteins={summary.proteins} "
         f"classes={len(summary.classes)} annotations={len(summary.annotations)}",
         f"head cells tested: {summary.cells_tested} (not testable: {summary.cells_untestable})",
-        "significant heads (p_adj < 0.05) per class × annotation:",
     ]
+    if summary.tolerance is not None:
+        if summary.excluded:
+            worst = ", ".join(f"{a} ({e:.3g})" for a, e in summary.excluded[:10])
+            more = f" and {len(summary.excluded) - 10} more" if len(summary.excluded) > 10 else ""
+            lines.append(
+                f"excluded {len(summary.excluded)} protein(s) with head error above the run's tolerance "
+                f"{summary.tolerance:g}: {worst}{more}"
+            )
+        else:
+            lines.append(f"every protein's head error is within the run's tolerance {summary.tolerance:g}")
+    lines.append("significant heads (p_adj < 0.05) per class × annotation:")
     for (cls, annotation), count in sorted(summary.significant.items()):
         lines.append(f"  {cls:<20} {annotation:<20} {count}")
     for annotation, rows in summary.top_heads.items():
@@ -57,7 +72,11 @@ def format_summary(summary: StatsSummary) -> str:
 
 def run(args: argparse.Namespace) -> int:
     summary = compute_stats(
-        args.store, args.run, annotations=_names(args.annotations), classes=_names(args.classes)
+        args.store,
+        args.run,
+        annotations=_names(args.annotations),
+        classes=_names(args.classes),
+        include_unconverged=args.include_unconverged,
     )
     print(format_summary(summary))
     return 0

@@ -21,8 +21,10 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from protxai_ray.attribution.settings import AttributionSettings
+
 DEFAULT_SHARD_SIZE = 256
-DEFAULT_STEPS = 32
+_DEFAULTS = AttributionSettings()
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -35,7 +37,8 @@ def new_run_id(now: datetime | None = None) -> str:
 class RunConfig:
     """One attribution run.
 
-    ``steps`` is an int or ``"auto"`` (adaptive until the convergence delta is under ``tolerance``).
+    ``steps``, ``tolerance``, ``max_nodes``, ``method``, ``derivative``, ``precision``: the
+    ``AttributionSettings`` of the run (``attribution``; defaults: ``steps="auto"``, head error ≤ 1 %).
     ``actors``/``num_gpus`` size the Ray actor pool (``num_gpus`` per actor; 0 = CPU actors with
     ``threads_per_actor`` torch threads each). ``where`` is a DuckDB SQL condition on the ``proteins``
     table, ``accessions`` restricts the run to those accessions. ``memory_budget_mb`` bounds the activation
@@ -48,11 +51,12 @@ class RunConfig:
     release: str
     model: str
     target: str = "label"
-    steps: int | str = DEFAULT_STEPS
-    method: str = "gausslegendre"
-    derivative: str = "exact"
-    tolerance: float = 0.01
-    precision: str = "fp32"
+    steps: int | str = _DEFAULTS.steps
+    method: str = _DEFAULTS.method
+    derivative: str = _DEFAULTS.derivative
+    tolerance: float = _DEFAULTS.tolerance
+    precision: str = _DEFAULTS.precision
+    max_nodes: int = _DEFAULTS.max_nodes
     actors: int = 1
     num_gpus: float = 0.0
     threads_per_actor: int = 1
@@ -70,18 +74,24 @@ class RunConfig:
             raise ValueError("shard_size must be >= 1")
         if self.actors < 1:
             raise ValueError("actors must be >= 1")
-        if not (self.steps == "auto" or (isinstance(self.steps, int) and self.steps >= 1)):
-            raise ValueError("steps must be a positive integer or 'auto'")
+        self.attribution  # validates the attribution settings  # noqa: B018
+
+    @property
+    def attribution(self) -> AttributionSettings:
+        """The run's ``AttributionSettings`` (what ``attribute_batch`` gets)."""
+        return AttributionSettings(
+            steps=self.steps,
+            tolerance=self.tolerance,
+            max_nodes=self.max_nodes,
+            method=self.method,
+            derivative=self.derivative,
+            precision=self.precision,
+        )
 
     def method_config(self) -> dict:
-        """The settings that decide the numbers (recorded in the manifest, part of the fingerprint)."""
-        return {
-            "method": self.method,
-            "steps": self.steps,
-            "derivative": self.derivative,
-            "tolerance": self.tolerance,
-            "precision": self.precision,
-        }
+        """The settings that decide the numbers (recorded in the manifest, part of the fingerprint and of
+        the re-run cache key): ``AttributionSettings.as_dict()``."""
+        return self.attribution.as_dict()
 
     def fingerprint(self, model_sha256: str, plan_digest: str) -> str:
         """sha256 of everything that must match for a resumed run to continue this one."""

@@ -67,25 +67,21 @@ def engine_options(config: RunConfig, device_type: str) -> dict:
     budget = config.memory_budget_mb
     if budget is None and device_type == "cpu":
         budget = DEFAULT_CPU_BUDGET_MB
-    return {
-        "steps": config.steps,
-        "method": config.method,
-        "derivative": config.derivative,
-        "tolerance": config.tolerance,
-        "precision": config.precision,
-        "memory_budget_mb": budget,
-    }
+    return {"settings": config.attribution, "memory_budget_mb": budget}
 
 
 def padding_tokens(model, lengths: list[int], config: RunConfig, budget_mb: int | None) -> tuple[int, int]:
     """(real, padded) tokens of the engine's grouping of these proteins (first round of steps)."""
+    from protxai_ray.attribution.adaptive import INITIAL_PANELS, SEGMENT_NODES
     from protxai_ray.attribution.memory import default_budget_bytes, group_proteins, model_shape
     from protxai_ray.attribution.quadrature import node_plan
 
     if not lengths:
         return 0, 0
-    steps = config.steps if isinstance(config.steps, int) else 16
-    nodes = node_plan(config.method, steps, config.derivative).num_nodes
+    if config.attribution.adaptive:
+        nodes = 3 * INITIAL_PANELS * SEGMENT_NODES  # the first adaptive pass
+    else:
+        nodes = node_plan(config.method, int(config.steps), config.attribution.effective_derivative).num_nodes
     budget = budget_mb * (1 << 20) if budget_mb else default_budget_bytes(model.device)
     groups = group_proteins(lengths, nodes, model_shape(model), budget, model.device)
     real = sum(n + 2 for n in lengths)
@@ -226,6 +222,8 @@ def build_tables(
         pred["ig_sum"].append(float(residues.sum(dtype=np.float64)))
         pred["convergence_delta"].append(float(r.convergence_delta))
         pred["n_steps"].append(int(r.n_steps))
+        head_error = getattr(r, "head_error", None)
+        pred["head_error"].append(None if head_error is None else float(head_error))
         res_parts.append(
             {
                 "index": np.full(tokens, len(res_parts), dtype=np.int32),

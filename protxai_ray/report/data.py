@@ -159,3 +159,31 @@ def protein_track(
             .astype(float)
         )
     return Track(accession, sequence, residues.astype(float), [tuple(s) for s in spans], head_tracks)
+
+
+@dataclass(frozen=True)
+class IntegrationAccuracy:
+    """Per protein of a run: estimated head error ``float64[P]`` and path points ``int64[P]``; the run's
+    tolerance (None for fixed steps) and steps setting."""
+
+    errors: np.ndarray
+    nodes: np.ndarray
+    tolerance: float | None
+    steps: str | None
+
+
+def integration_accuracy(con: duckdb.DuckDBPyConnection, run_id: str) -> IntegrationAccuracy:
+    """The run's per-protein head-error estimates and node counts (from ``predictions`` and ``runs``)."""
+    tolerance, steps = con.execute(
+        "SELECT tolerance, steps FROM runs WHERE run_id = $r", {"r": run_id}
+    ).fetchone()
+    columns = {d[0] for d in con.execute("SELECT * FROM predictions LIMIT 0").description}
+    if "head_error" not in columns:
+        return IntegrationAccuracy(np.zeros(0), np.zeros(0, np.int64), None, steps)
+    rows = con.execute(
+        "SELECT head_error, n_steps FROM predictions WHERE run_id = $r AND head_error IS NOT NULL",
+        {"r": run_id},
+    ).fetchall()
+    errors = np.array([r[0] for r in rows], dtype=np.float64)
+    nodes = np.array([r[1] for r in rows], dtype=np.int64)
+    return IntegrationAccuracy(errors, nodes, tolerance, steps)

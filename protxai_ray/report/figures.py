@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from protxai_ray.report.data import HEAD_TESTS, HeadMap, Track  # noqa: E402
+from protxai_ray.report.data import HEAD_TESTS, HeadMap, IntegrationAccuracy, Track  # noqa: E402
 
 SPAN_COLOURS = {
     "transmembrane": "#1b9e77",
@@ -145,5 +145,28 @@ def faithfulness_curve(curve: pd.DataFrame, path: Path) -> Path:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def error_histogram(accuracy: IntegrationAccuracy, path: Path) -> Path:
+    """Estimated head error per protein (log scale) with the run's tolerance, and path points used."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    errors = np.clip(accuracy.errors, 1e-6, None)
+    bins = np.logspace(
+        np.log10(errors.min()) - 0.1, np.log10(max(errors.max(), accuracy.tolerance)) + 0.1, 30
+    )
+    left.hist(errors, bins=bins, color="#4c72b0")
+    left.axvline(
+        accuracy.tolerance, color="#c44e52", linestyle="--", label=f"tolerance {accuracy.tolerance:g}"
+    )
+    left.set_xscale("log")
+    left.set_xlabel("estimated head error (max over layers)")
+    left.set_ylabel("proteins")
+    left.legend(frameon=False)
+    right.hist(accuracy.nodes, bins=20, color="#55a868")
+    right.set_xlabel("path points (forward + backward) per protein")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -21,11 +21,18 @@ _LEVELS = {"head": "head_track", "residue": "residue_track"}
 
 
 def build_masks(
-    con: duckdb.DuckDBPyConnection, run_id: str, release: str, annotations: list[str], classes: list[str]
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    release: str,
+    annotations: list[str],
+    classes: list[str],
+    excluded: list[str] | None = None,
 ) -> None:
-    """stats_run_proteins, stats_annotation_mask, stats_annotation_sizes ([] = no filter)."""
+    """stats_run_proteins, stats_annotation_mask, stats_annotation_sizes ([] = no filter); ``excluded``
+    accessions are left out of every statistic."""
     con.execute(
-        query("masks.sql", "run_proteins"), {"run_id": run_id, "release": release, "classes": classes}
+        query("masks.sql", "run_proteins"),
+        {"run_id": run_id, "release": release, "classes": classes, "excluded": list(excluded or [])},
     )
     con.execute(query("masks.sql", "residue_types"))
     con.execute(query("masks.sql", "annotation_mask"), {"release": release, "annotations": annotations})

@@ -6,6 +6,7 @@
 -- name: run_proteins
 -- The proteins of the run: class = predictions.target_name, length and sequence from the run's release
 -- (same CRC64, so the attributions belong to this sequence). $classes = [] keeps every class.
+-- $excluded: accessions left out (head error above the run's tolerance; see stats/run.py).
 CREATE OR REPLACE TEMP TABLE stats_run_proteins AS
 SELECT p.accession,
        any_value(p.target_name) AS class,
@@ -15,6 +16,7 @@ FROM predictions AS p
 JOIN proteins AS r ON r.accession = p.accession AND r.release = $release AND r.crc64 = p.crc64
 WHERE p.run_id = $run_id
   AND (len($classes::VARCHAR[]) = 0 OR list_contains($classes::VARCHAR[], p.target_name))
+  AND NOT list_contains($excluded::VARCHAR[], p.accession)
 GROUP BY p.accession;
 
 -- name: residue_types

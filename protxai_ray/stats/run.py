@@ -34,6 +34,8 @@ class StatsSummary:
     top_heads: dict[str, list[dict]]  # annotation → up to 5 rows of head_enrichment (best p_adj first)
     notes: list[str] = field(default_factory=list)
     tables: dict[str, pa.Table] = field(default_factory=dict)
+    tolerance: float | None = None  # the run's head-error goal (steps="auto"); None for fixed steps
+    excluded: list[tuple[str, float]] = field(default_factory=list)  # (accession, head_error) left out
     written: list[str] = field(default_factory=list)  # store-relative paths
 
 
@@ -80,6 +82,26 @@ def _check_run(con, run_id: str, classes: list[str]) -> None:
             f"run {run_id!r} has no proteins of class(es) {', '.join(unknown)} "
             f"(its classes: {', '.join(sorted(map(str, run_classes)))})"
         )
+
+
+def unconverged_proteins(
+    con: duckdb.DuckDBPyConnection, run_id: str
+) -> tuple[float | None, list[tuple[str, float]]]:
+    """The run's tolerance and its proteins whose estimated head error exceeds it (worst first)."""
+    try:
+        row = con.execute("SELECT tolerance FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    except (duckdb.CatalogException, duckdb.BinderException):
+        return None, []
+    tolerance = row[0] if row else None
+    columns = {d[0] for d in con.execute("SELECT * FROM predictions LIMIT 0").description}
+    if tolerance is None or "head_error" not in columns:
+        return tolerance, []
+    rows = con.execute(
+        "SELECT accession, max(head_error) FROM predictions WHERE run_id = ? AND head_error > ? "
+        "GROUP BY accession ORDER BY 2 DESC, 1",
+        [run_id, tolerance],
+    ).fetchall()
+    return float(tolerance), [(str(a), float(e)) for a, e in rows]
 
 
 def _summarise(summary: StatsSummary) -> None:
@@ -131,6 +153,7 @@ def compute_stats(
     release: str | None = None,
     store=None,
     proteins_per_batch: int = 64,
+    include_unconverged: bool = False,
 ) -> StatsSummary:
     """Compute (and, given a store, write) the stats tables of run ``run_id``.
 
@@ -139,7 +162,9 @@ def compute_stats(
     returned in ``summary.tables``). ``annotations``/``classes`` restrict the annotation types (feature
     types or controls hydrophobic, positive, tm_hydrophobic, tm_positive) and classes; None = all.
     ``release`` defaults to the run's manifest release. Tracks are scored ``proteins_per_batch``
-    proteins at a time (bounds DuckDB's memory; the results do not depend on it). Raises RunError for an unknown run, a run
+    proteins at a time (bounds DuckDB's memory; the results do not depend on it). Proteins whose estimated
+    head error exceeds the run's tolerance (``steps="auto"`` runs) are left out and listed in
+    ``summary.excluded`` unless ``include_unconverged``. Raises RunError for an unknown run, a run
     without heads, or a requested class the run does not have.
     """
     if isinstance(con_or_store, duckdb.DuckDBPyConnection):
@@ -157,9 +182,16 @@ def compute_stats(
     if not release:
         raise RunError(f"run {run_id!r}: its release is unknown (no manifest release); pass release=")
 
-    build_masks(con, run_id, release, annotations, classes)
+    tolerance, unconverged = unconverged_proteins(con, run_id)
+    excluded = [] if include_unconverged else unconverged
+    build_masks(con, run_id, release, annotations, classes, [a for a, _ in excluded])
     proteins = con.execute("SELECT count(*) FROM stats_run_proteins").fetchone()[0]
     if proteins == 0:
+        if excluded:
+            raise RunError(
+                f"run {run_id!r}: all {len(excluded)} proteins exceed the head-error tolerance {tolerance:g}; "
+                "re-run with more nodes (--max-nodes) or pass include_unconverged / --include-unconverged"
+            )
         raise RunError(f"run {run_id!r}: none of its proteins is in release {release!r} with the same CRC64")
     found = [
         r[0]
@@ -182,7 +214,14 @@ def compute_stats(
         significant={},
         top_heads={},
         tables=tables,
+        tolerance=tolerance,
+        excluded=excluded,
     )
+    if unconverged and include_unconverged:
+        summary.notes.append(
+            f"{len(unconverged)} protein(s) above the head-error tolerance {tolerance:g} are included "
+            f"(--include-unconverged): {', '.join(a for a, _ in unconverged[:10])}"
+        )
     for missing in sorted(set(annotation_types) - set(found)):
         summary.notes.append(f"annotation {missing!r}: no protein of the run has it (not testable)")
     _summarise(summary)

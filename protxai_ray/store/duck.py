@@ -123,6 +123,8 @@ def _scan_run(
     method = manifest.get("method") if isinstance(manifest.get("method"), dict) else {}
     for key in ("method", "derivative", "steps", "precision"):
         row[key] = _str_or_none(method.get(key))
+    tolerance = method.get("tolerance") if method.get("steps") == "auto" else None
+    row["tolerance"] = float(tolerance) if isinstance(tolerance, int | float) else None
     return row, files, stats
 
 

@@ -53,7 +53,8 @@ PREDICTIONS = pa.schema(
         ("probability", pa.float32()),
         ("ig_sum", pa.float32()),
         ("convergence_delta", pa.float32()),
-        ("n_steps", pa.int16()),
+        ("n_steps", pa.int16()),  # path points evaluated (steps="auto": all segments' nodes)
+        ("head_error", pa.float32()),  # estimated relative head error, max over layers (auto); NULL = fixed
     ]
 )
 
@@ -175,8 +176,9 @@ RUNS = pa.schema(
         ("n_shards", pa.int32()),
         ("proteins", pa.int64()),
         ("method", pa.string()),  # quadrature (manifest "method"), e.g. gausslegendre
-        ("derivative", pa.string()),  # exact | spectral | finite
+        ("derivative", pa.string()),  # spectral | exact | finite | seed
         ("steps", pa.string()),  # an integer or "auto"
         ("precision", pa.string()),
+        ("tolerance", pa.float64()),  # head-error goal of steps="auto" (NULL for fixed steps)
     ]
 )

@@ -96,11 +96,10 @@ def test_run_matches_engine_and_query(finished_run, release_store, model_dir):
     manifest = RunManifests(release_store).read(config.run_id)
     assert manifest["model"]["sha256"] == model.weights_sha256
     assert manifest["model"]["label_names"] == model.label_names
-    assert manifest["method"] == {
+    assert manifest["method"] == {  # AttributionSettings.as_dict() of a fixed-step run
         "method": "gausslegendre",
         "steps": 8,
-        "derivative": "exact",
-        "tolerance": 0.01,
+        "derivative": "spectral",
         "precision": "fp32",
     }
     assert manifest["code_version"].startswith("0.1.0")

@@ -46,7 +46,7 @@ def test_shard_rows_equal_engine(model_dir, release_store, shard_proteins, tmp_p
     # The engine called directly on the same proteins with the run's settings (same memory budget, so
     # the same grouping: batch composition moves finite-difference conductance by ~1e-6).
     options = engine_options(config, "cpu")
-    assert options["steps"] == STEPS
+    assert options["settings"].steps == STEPS
     direct = attribute_batch(
         model, [p.sequence for p in shard_proteins], [-1] * len(shard_proteins), **options
     )

@@ -176,6 +176,7 @@ def write_synthetic_run(
                 "ig_sum": 1.0,
                 "convergence_delta": 0.01,
                 "n_steps": 32,
+                "head_error": None,
             }
         )
 

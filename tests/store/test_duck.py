@@ -76,6 +76,7 @@ def shard_tables(run_id: str, accession: str, length: int) -> dict[str, pa.Table
                 "ig_sum": [2.0],
                 "convergence_delta": [0.01],
                 "n_steps": [32],
+                "head_error": [None],
             }
         ),
         "residues": pa.table(
@@ -167,9 +168,10 @@ def test_run_views_read_only_committed_shards(store: Store) -> None:
             None,
             "32",
             None,
+            None,
         ),
         ("run2", "2024_01", "label", "ab" * 32, "run1", "2026-11-25T12:00:00Z", "2026-11-25T13:00:00Z", 1, 1)
-        + (None, None, "32", None),  # method, derivative, steps, precision from the manifest's "method"
+        + (None, None, "32", None, None),  # method, derivative, steps, precision, tolerance (manifest "method")
     ]
     # the second shard commits: a refreshed connection sees it
     write_run(store, "run1", {"00000": ("P1", 3), "00001": ("P2", 4)}, committed=["00000", "00001"])
