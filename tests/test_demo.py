@@ -14,17 +14,18 @@ from tests.services.ray_head import venv_env
 def test_demo_runs_trained_and_control_and_writes_the_report(tmp_path, shared_data):
     store = tmp_path / "store"
     cmd = [sys.executable, "-m", "protxai_ray.cli", "demo", "--store", str(store)]
-    cmd += ["--membrane", "2", "--other", "2", "--steps", "4", "--actors", "1", "--max-length", "120"]
+    cmd += ["--membrane", "2", "--other", "2", "--actors", "1", "--max-length", "100"]  # steps="auto"
     done = subprocess.run(cmd, capture_output=True, text=True, env=venv_env(), timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
     assert "4 proteins selected (2 membrane + 2 other" in out
-    assert "spectral derivative" in out
+    assert "head error ≤ 0.01 per protein (steps=auto)" in out
     assert (
         "membrane: " in out and "membrane_shuffled: " in out and "BH-significant transmembrane heads" in out
     )
     page = (store / "report" / "index.html").read_text()
-    assert "Convergence of head relevance" in page and "Seed overlay" in page
+    assert page.index("Integration accuracy") < page.index("Head-level enrichment") and "Seed overlay" in page
+    assert (store / "report" / "head_error.png").is_file()
     # both runs are committed with all four proteins, each with heads for every layer and head (4 × 8)
     runs = sorted(p.name for p in (store / "runs").iterdir())
     assert (
@@ -40,4 +41,8 @@ def test_demo_runs_trained_and_control_and_writes_the_report(tmp_path, shared_da
             params={"f": files},
         ).fetchone()
         assert heads == (4, 32)
+        predictions = [str(p) for p in (store / "runs" / run).rglob("*.parquet") if "predictions" in str(p)]
+        errors = duckdb.sql("SELECT max(head_error), min(n_steps) FROM read_parquet($f)", params={"f": predictions})
+        worst, fewest = errors.fetchone()
+        assert worst <= 0.01 and fewest >= 48  # every protein integrated to the default tolerance
     assert pq.read_schema(files[0]).names  # readable Parquet

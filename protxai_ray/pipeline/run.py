@@ -48,6 +48,9 @@ class RunSummary:
     skipped_shards: list[str] = field(default_factory=list)
     seconds: float = 0.0
     proteins_computed: int = 0
+    tolerance: float | None = None  # head-error goal (steps="auto"), None for fixed steps
+    head_errors: list[float] = field(default_factory=list)  # per attributed protein (auto)
+    nodes: list[int] = field(default_factory=list)  # path points per attributed protein
 
     @property
     def proteins_per_s(self) -> float:
@@ -59,7 +62,20 @@ class RunSummary:
             f"proteins={self.proteins} failures={self.failures} shards={self.shards} "
             f"(computed now: {len(self.computed_shards)}, already committed: {len(self.skipped_shards)})",
             f"time={self.seconds:.1f}s throughput={self.proteins_per_s:.2f} proteins/s",
+            *self.accuracy_lines(),
             f"store={self.manifest}",
+        ]
+
+    def accuracy_lines(self) -> list[str]:
+        if self.tolerance is None or not self.head_errors:
+            return []
+        errors, nodes = sorted(self.head_errors), sorted(self.nodes)
+        above = sum(e > self.tolerance for e in errors)
+        return [
+            f"head error (estimated, max over layers): median {errors[len(errors) // 2]:.2g}, max "
+            f"{errors[-1]:.2g}; {above} of {len(errors)} proteins above the tolerance {self.tolerance:g}"
+            f"{' (left out by stats; more --max-nodes would refine them)' if above else ''}; "
+            f"path points per protein: median {nodes[len(nodes) // 2]}, max {nodes[-1]}"
         ]
 
 
@@ -144,7 +160,28 @@ def run_attribution(config: RunConfig) -> RunSummary:
     )
     summary.computed_shards.sort()
     summary.skipped_shards.sort()
+    if config.attribution.adaptive:
+        summary.tolerance = config.tolerance
+        summary.head_errors, summary.nodes = _accuracy(store, config.run_id, manifest)
     return summary
+
+
+def _accuracy(store: Store, run_id: str, manifest: dict) -> tuple[list[float], list[int]]:
+    """Estimated head error and path points of every protein the run's committed shards hold."""
+    from protxai_ray.store.parquet import read_table
+
+    files = [f"{run_dir(run_id)}/{s['files']['predictions']}" for s in manifest["shards"] if s.get("files")]
+    if not files:
+        return [], []
+    table = read_table(store, files)
+    if "head_error" not in table.column_names:
+        return [], []
+    pairs = [
+        (e, n)
+        for e, n in zip(table["head_error"].to_pylist(), table["n_steps"].to_pylist(), strict=True)
+        if e is not None
+    ]
+    return [float(e) for e, _ in pairs], [int(n) for _, n in pairs]
 
 
 def stream_shards(config: RunConfig, rows: list[dict]):

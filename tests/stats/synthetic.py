@@ -79,9 +79,13 @@ def write_synthetic_run(
     quantum: float | None = None,
     composition: bool = False,
     planted: bool = True,
+    tolerance: float | None = None,
+    unconverged: int = 0,
 ) -> SyntheticRun:
     """Write the synthetic release and run into the store at ``uri``; returns the tables written.
 
+    ``tolerance``: record the run as ``steps="auto"`` with this head-error goal; every protein gets
+    ``head_error`` 0.002, except the first ``unconverged`` ones, which get 0.05.
     ``quantum`` rounds every relevance to a multiple of it (ties within a protein's track).
     ``planted=False`` leaves out the planted active-site signal (same release, same noise otherwise).
     """
@@ -176,7 +180,7 @@ def write_synthetic_run(
                 "ig_sum": 1.0,
                 "convergence_delta": 0.01,
                 "n_steps": 32,
-                "head_error": None,
+                "head_error": None if tolerance is None else (0.05 if index < unconverged else 0.002),
             }
         )
 
@@ -220,7 +224,7 @@ def write_synthetic_run(
             "release": release,
             "model": {"path": "synthetic", "sha256": "0" * 64, "label_names": list(classes)},
             "target": "label",
-            "method": {"name": "synthetic"},
+            "method": {"name": "synthetic"} if tolerance is None else {"steps": "auto", "tolerance": tolerance},
             "code_version": "test",
             "started": None,
             "finished": None,

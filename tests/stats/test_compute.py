@@ -176,3 +176,20 @@ def test_saved_queries_run_on_the_written_tables(synthetic):
     assert sum(row[2] for row in results["significant_heads_per_layer"]) == 2
     with pytest.raises(KeyError, match="no saved query"):
         saved_query("nope")
+
+
+def test_proteins_above_the_runs_tolerance_are_left_out_and_named(tmp_path, capsys):
+    run = write_synthetic_run(str(tmp_path / "store"), n_proteins=24, tolerance=0.01, unconverged=3)
+    summary = compute_stats(run.store.uri, run.run_id, annotations=["active_site"])
+    bad = sorted(run.predictions.column("accession").to_pylist()[:3])
+    assert summary.tolerance == 0.01 and sorted(a for a, _ in summary.excluded) == bad
+    assert all(error == pytest.approx(0.05) for _, error in summary.excluded)
+    assert summary.proteins == 21
+    scored = summary.tables["protein_head_scores"].column("accession").to_pylist()
+    assert not set(bad) & set(scored)
+    everything = compute_stats(run.store.uri, run.run_id, annotations=["active_site"], include_unconverged=True)
+    assert everything.proteins == 24 and everything.excluded == []
+    assert any("above the head-error tolerance" in note for note in everything.notes)
+    assert main(["stats", "--store", run.store.uri, "--run", run.run_id, "--annotations", "active_site"]) == 0
+    out = capsys.readouterr().out
+    assert f"excluded 3 protein(s) with head error above the run's tolerance 0.01: {bad[0]}" in out
