@@ -41,17 +41,17 @@ def dense_reference(
         raise ValueError("intervals must be an even number >= 2")
     input_ids, mask = model.encode([sequence])
     with PathProbe(model) as probe:
-        base_ids = model.baseline_ids(input_ids, mask)
-        embeddings, logits = probe.endpoints(torch.cat([input_ids, base_ids]), torch.cat([mask, mask]))
-        x, b = embeddings[:1], embeddings[1:]
+        x, b, logit_x, _ = probe.path_ends(input_ids, mask)
         if target < 0:
-            target = int(logits[0].argmax())
+            target = int(logit_x[0].argmax())
         delta = x - b
         heads = [p.num_heads for p in probe.points]
         shape = (len(heads), max(heads), x.shape[1])
         fine = torch.zeros(shape, dtype=torch.float64, device=x.device)
         coarse = torch.zeros(shape, dtype=torch.float64, device=x.device)
-        grad_x_sum = torch.zeros(x.shape[1:], dtype=torch.float64, device=x.device)  # trapezoid-weighted Σ ∂F/∂x
+        grad_x_sum = torch.zeros(
+            x.shape[1:], dtype=torch.float64, device=x.device
+        )  # trapezoid-weighted Σ ∂F/∂x
         previous: tuple[int, list[torch.Tensor], list[torch.Tensor]] | None = None  # last node (index, g, h)
         previous_even: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None  # last even-index node
         alphas = torch.linspace(0, 1, intervals + 1, dtype=torch.float64)

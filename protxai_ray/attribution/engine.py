@@ -183,10 +183,7 @@ def attribute_batch(
         for local, chunk in group_proteins(lengths, first_pass, shape, budget, device):
             members = [int(i) for i in local]
             input_ids, mask = _encode(model, [sequences[i] for i in members], [names[i] for i in members])
-            base_ids = model.baseline_ids(input_ids, mask)
-            both, logits = probe.endpoints(torch.cat([input_ids, base_ids]), torch.cat([mask, mask]))
-            x, b = both[: len(members)], both[len(members) :]
-            logit_x, logit_b = logits[: len(members)], logits[len(members) :]
+            x, b, logit_x, logit_b = probe.path_ends(input_ids, mask)
             chosen = torch.tensor([targets[i] for i in members], device=device)
             chosen = torch.where(chosen < 0, logit_x.argmax(dim=1), chosen)
             if plan is None:

@@ -101,6 +101,36 @@ class PathProbe:
         assert embedding is not None, "embedding module did not run"
         return embedding.float() if embedding.dtype == torch.bfloat16 else embedding, logits.float()
 
+    def forward_at(
+        self, path_input: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Logits ``[R, C]`` with the embedding output replaced by ``path_input [R, T, D]`` (no gradients)."""
+        self._replacement = path_input
+        try:
+            with torch.no_grad(), autocast_for(self.precision, self.adapter.device):
+                logits = self.adapter.logits(input_ids, attention_mask)
+        finally:
+            self._replacement = None
+            self._heads = [None] * len(self.points)
+        return logits.float()
+
+    def path_ends(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The path's ends for a batch: x and b ``[B, T, D]`` and the logits F(x), F(b) ``[B, C]``.
+
+        b is the embedding output for the adapter's ``baseline_ids``, corrected by its
+        ``baseline_embeddings`` (ESM-2's token dropout); F(b) is evaluated at the corrected b."""
+        base_ids = self.adapter.baseline_ids(input_ids, attention_mask)
+        both, logits = self.endpoints(torch.cat([input_ids, base_ids]), torch.cat([attention_mask] * 2))
+        count = input_ids.shape[0]
+        x, b = both[:count], both[count:]
+        logit_x, logit_b = logits[:count], logits[count:]
+        corrected = self.adapter.baseline_embeddings(x, b, attention_mask)
+        if corrected is not b:
+            b, logit_b = corrected, self.forward_at(corrected, input_ids, attention_mask)
+        return x, b, logit_x, logit_b
+
     def gradients(
         self,
         path_input: torch.Tensor,

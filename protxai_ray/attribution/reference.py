@@ -1,7 +1,8 @@
 """The seed paper's reference method, computed with captum: one attribution per quantity, batch size 1.
 
-Embedding IG: captum ``LayerIntegratedGradients(forward, embedding module)`` on the token ids with the
-baseline ids. Head relevance of layer l: captum ``LayerConductance(forward_from_embeddings, hook module
+Embedding IG: captum ``IntegratedGradients`` on the embedding module's output (the same integral as
+``LayerIntegratedGradients`` on that module; it takes the adapter-corrected baseline, see
+``ModelAdapter.baseline_embeddings``). Head relevance of layer l: captum ``LayerConductance(forward_from_embeddings, hook module
 of layer l)`` where the interpolated input is the embedding output (DESIGN "Method"), summed per head
 block of the ``[B, T, H·Dh]`` context. L + 1 separate captum runs per protein, ``internal_batch_size=1``
 (LayerConductance then evaluates pairs of consecutive nodes) — the baseline the engine must match
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from captum.attr import LayerConductance, LayerIntegratedGradients
+from captum.attr import IntegratedGradients, LayerConductance
 
 from protxai_ray.models.adapter import ModelAdapter
 
@@ -45,9 +46,19 @@ class _Forward:
             self.replacement = None
 
 
-def _tokens(model: ModelAdapter, sequence: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _path_ends(model: ModelAdapter, sequence: str) -> tuple[torch.Tensor, ...]:
+    """Token ids, mask, and the embedding outputs x and b ``[1, T, D]`` (b corrected by the adapter)."""
     input_ids, mask = model.encode([sequence])
-    return input_ids, mask, model.baseline_ids(input_ids, mask)
+    base_ids = model.baseline_ids(input_ids, mask)
+    with torch.no_grad():
+        embedded: list[torch.Tensor] = []
+        handle = model.embedding_module().register_forward_hook(lambda m, a, out: embedded.append(out))
+        try:
+            model.logits(torch.cat([input_ids, base_ids]), torch.cat([mask, mask]))
+        finally:
+            handle.remove()
+    x, b = embedded[0][:1], embedded[0][1:]
+    return input_ids, mask, x, model.baseline_embeddings(x, b, mask)
 
 
 def reference_embedding_ig(
@@ -58,15 +69,15 @@ def reference_embedding_ig(
     method: str = "gausslegendre",
     internal_batch_size: int | None = 1,
 ) -> np.ndarray:
-    """captum ``LayerIntegratedGradients`` on the embedding module, summed over its width: ``float64[L + 2]``."""
-    input_ids, mask, base_ids = _tokens(model, sequence)
+    """captum ``IntegratedGradients`` on the embedding module's output (what ``LayerIntegratedGradients``
+    on that module computes), summed over its width: ``float64[L + 2]``."""
+    input_ids, mask, x, b = _path_ends(model, sequence)
     with _Forward(model) as forward:
-        lig = LayerIntegratedGradients(forward.from_ids, model.embedding_module())
-        ig = lig.attribute(
-            inputs=input_ids,
-            baselines=base_ids,
+        ig = IntegratedGradients(forward.from_embeddings).attribute(
+            inputs=x,
+            baselines=b,
             target=target,
-            additional_forward_args=(mask,),
+            additional_forward_args=(input_ids, mask),
             n_steps=steps,
             method=method,
             internal_batch_size=internal_batch_size,
@@ -84,16 +95,8 @@ def reference_head_conductance(
     internal_batch_size: int | None = 1,
 ) -> np.ndarray:
     """captum ``LayerConductance`` of one layer's head context, per head: ``float64[heads, L + 2]``."""
-    input_ids, mask, base_ids = _tokens(model, sequence)
+    input_ids, mask, x, b = _path_ends(model, sequence)
     point = model.head_hook_points()[layer]
-    with torch.no_grad():
-        embedded: list[torch.Tensor] = []
-        handle = model.embedding_module().register_forward_hook(lambda m, a, out: embedded.append(out))
-        try:
-            model.logits(torch.cat([input_ids, base_ids]), torch.cat([mask, mask]))
-        finally:
-            handle.remove()
-    x, b = embedded[0][:1], embedded[0][1:]
     with _Forward(model) as forward:
         conductance = LayerConductance(forward.from_embeddings, point.module)
         attr = conductance.attribute(

@@ -44,19 +44,25 @@ class AttributionSettings:
 
     def __post_init__(self) -> None:
         steps = self.steps
-        if steps != "auto" and (isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1):
+        if steps != "auto" and (
+            isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1
+        ):
             raise ValueError(f"steps must be a positive integer or 'auto', got {steps!r}")
         if self.method not in METHODS:
             raise ValueError(f"unknown quadrature method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.derivative not in DERIVATIVES:
-            raise ValueError(f"unknown derivative {self.derivative!r}; choose one of {', '.join(DERIVATIVES)}")
+            raise ValueError(
+                f"unknown derivative {self.derivative!r}; choose one of {', '.join(DERIVATIVES)}"
+            )
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
         if not (isinstance(self.tolerance, int | float) and 0 < self.tolerance < 1):
             raise ValueError(f"tolerance must be a relative error in (0, 1), got {self.tolerance!r}")
         if steps == "auto":
             if self.method != "gausslegendre":
-                raise ValueError("steps='auto' integrates with composite Gauss–Legendre; use method 'gausslegendre'")
+                raise ValueError(
+                    "steps='auto' integrates with composite Gauss–Legendre; use method 'gausslegendre'"
+                )
             if self.derivative not in ("spectral", "exact"):
                 raise ValueError(
                     f"steps='auto' supports the 'spectral' and 'exact' derivatives, not {self.derivative!r} "

@@ -66,6 +66,14 @@ class ModelAdapter(ABC):
     def baseline_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Baseline token ids ``long[B, T]``: start + (pad or mask)·L + end, padding kept as padding."""
 
+    def baseline_embeddings(
+        self, x: torch.Tensor, b: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """The baseline b ``[B, T, D]`` the path starts from, given the embedding module's outputs for the
+        input (x) and for ``baseline_ids`` (b). Default: b as computed. An architecture whose embedding
+        module treats the baseline tokens specially (ESM-2's token dropout) corrects it here."""
+        return b
+
     @abstractmethod
     def embedding_module(self) -> nn.Module:
         """The module whose output ``float32[B, T, D]`` is the interpolated input x."""

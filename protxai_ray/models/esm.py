@@ -10,12 +10,18 @@ Tokens: ``<cls>`` + residues + ``<eos>``, padded with ``<pad>``. Baseline: ``<cl
 ``<eos>`` (DESIGN "Method"). The interpolated input is the output of ``esm.embeddings``.
 
 token_dropout (ESM-2 checkpoints have ``token_dropout=True``): ``EsmEmbeddings`` zeroes the embedding of
-every ``<mask>`` token and multiplies the whole row by ``(1 - 0.12) / (1 - masked/real_tokens)``. For the
-real input (no ``<mask>``) the factor is 0.88; for the all-mask baseline it is ``0.88 · (L + 2) / 2``, so
-the baseline's ``<cls>``/``<eos>`` embeddings are scaled up with L and its residue embeddings are exactly 0
-(ESM-2 has no embedding LayerNorm). That *is* what the model computes for a fully masked sequence, and the
-engine interpolates between the embedding module's outputs, so IG stays exact and complete; it only
-means the ESM baseline is "residues removed", not "residues replaced by a neutral token".
+every ``<mask>`` token and multiplies the whole row by ``(1 − 0.15·0.8) / (1 − masked share)``: 0.88 for
+an input without ``<mask>``, but ``0.88 · (L + 2) / 2`` for the all-mask baseline (×133 at L = 300), so the
+module's own baseline puts ``<cls>``/``<eos>`` far from anything the model saw and x − b is huge at exactly
+those two tokens. ``baseline_embeddings`` therefore fixes the baseline per position:
+
+* residues 1..L: the zero vector — what token dropout makes of a ``<mask>`` in training and inference;
+* ``<cls>`` (0) and ``<eos>`` (L + 1): the input's own embeddings (scaled 0.88 like the rest of x), so
+  x − b = 0 there and the start/end tokens carry no IG, as with BERT's ``[CLS]``/``[SEP]``.
+
+F(b) is the model's output at that corrected embedding. Measured on a random ESM-2-shaped classifier
+(tests/models/test_baselines.py): with the module's own baseline the start/end tokens took 38 % of
+Σ|IG| at L = 34; with the corrected one they take 0. Without token_dropout the module's baseline is kept.
 
 Head context: output[0] of ``esm.encoder.layer[l].attention.self`` (transformers 5 ``EsmSelfAttention``
 returns ``(attn_output[B, T, H*Dh], attn_weights)`` before ``attention.output.dense``).
@@ -78,6 +84,19 @@ class EsmAdapter(ResidueVocabAdapter):
         else:
             # Rotary positions have no table; keep ESM-2's 1024-residue context (1026 tokens).
             self._max_residues = max_positions - 2
+
+    def baseline_embeddings(
+        self, x: torch.Tensor, b: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Residues at the zero vector (a token-dropped ``<mask>``), start/end as in x (module docstring)."""
+        if not self.token_dropout:
+            return b
+        corrected = torch.zeros_like(b)
+        ends = attention_mask.sum(dim=1) - 1  # position of <eos> per row
+        rows = torch.arange(b.shape[0], device=b.device)
+        corrected[rows, 0] = x[rows, 0]
+        corrected[rows, ends] = x[rows, ends]
+        return corrected
 
     def embedding_module(self) -> nn.Module:
         return self.model.esm.embeddings
