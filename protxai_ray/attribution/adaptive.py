@@ -112,8 +112,9 @@ class ProteinIntegral:
         for panel in self.panels:  # ρ of a fresh halving: (‖d_left‖ + ‖d_right‖) / ‖d_parent‖
             parent = self.parent_norm.pop(panel, None)
             if parent is not None:
-                (a, _), (_, c) = panel, panel
-                sibling = (c, 2 * c - a) if (c, 2 * c - a) in self._norms else (2 * a - c, a)
+                a, c = panel
+                width = c - a  # panel edges are dyadic: a left child starts at an even multiple of its width
+                sibling = (c, c + width) if round(a / width) % 2 == 0 else (a - width, a)
                 pair = self._norms[panel] + self._norms.get(sibling, self._norms[panel])
                 self.ratio[panel] = pair / parent if parent > NORM_FLOOR else 0.0
         for panel, d in zip(self.panels, differences, strict=True):

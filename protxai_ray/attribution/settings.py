@@ -56,7 +56,9 @@ class AttributionSettings:
             )
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
-        if not (isinstance(self.tolerance, int | float) and 0 < self.tolerance < 1):
+        if isinstance(self.tolerance, bool) or not (
+            isinstance(self.tolerance, int | float | np.floating) and 0 < self.tolerance < 1
+        ):
             raise ValueError(f"tolerance must be a relative error in (0, 1), got {self.tolerance!r}")
         if steps == "auto":
             if self.method != "gausslegendre":
@@ -68,6 +70,8 @@ class AttributionSettings:
                     f"steps='auto' supports the 'spectral' and 'exact' derivatives, not {self.derivative!r} "
                     "(finite and seed are fixed-step discretisations)"
                 )
+            if isinstance(self.max_nodes, bool) or not isinstance(self.max_nodes, int | np.integer):
+                raise ValueError(f"max_nodes must be an integer, got {self.max_nodes!r}")
             if self.max_nodes < 48:
                 raise ValueError("max_nodes must be at least 48 (the first adaptive pass)")
         if self.derivative in ("spectral", "seed") and self.method != "gausslegendre":

@@ -87,3 +87,23 @@ def test_smooth_path_needs_few_nodes(tmp_path_factory):
                             intermediate=24, seed=3, initializer_range=0.02)  # fmt: skip
     result = attribute_batch(smooth, PROTEINS[:1], [0])[0]
     assert result.n_steps == 48 and result.head_error <= 0.01  # the first pass already resolves it
+
+
+def test_halving_ratio_is_measured_against_the_true_sibling():
+    """A right child's ρ pairs it with its own left sibling, not with the neighbour to its right."""
+    import torch
+
+    from protxai_ray.attribution.adaptive import ProteinIntegral, SegmentValue
+
+    def value(a, c, k):  # a segment whose error is k·w⁴ (a resolved, 4th-order integrand)
+        return SegmentValue(torch.zeros(3), torch.full((1, 1, 3), k * (c - a) ** 4, dtype=torch.float64))
+
+    state = ProteinIntegral()
+    roughness = {0.0: 100.0, 0.5: 1.0}
+    for a, c in state.start(2):
+        state.segments[(a, c)] = value(a, c, roughness[0.0 if a < 0.5 else 0.5])
+    for a, c in state.refine(1e-12, 10_000, 8):
+        state.segments[(a, c)] = value(a, c, roughness[0.0 if a < 0.5 else 0.5])
+    state.assess()
+    for panel in state.panels:  # fine − coarse scales as w⁴·(1 − 2⁻³): each halving pair sums to 2⁻³
+        assert state.ratio[panel] == pytest.approx(0.125, rel=1e-6), panel
