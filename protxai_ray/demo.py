@@ -145,6 +145,8 @@ def run_demo(
         )
         summary = run_attribution(config)
         log(f"      {summary.proteins} proteins, {summary.failures} failures")
+        for line in summary.accuracy_lines():
+            log(f"      {line}")
         register_views(con, st)
         compute_stats(con, run_id, annotations=list(DEMO_ANNOTATIONS), store=st)
         result.runs[name] = run_id
