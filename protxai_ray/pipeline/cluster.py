@@ -47,7 +47,9 @@ def connect(address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
-    kwargs = {"logging_level": logging.WARNING, "log_to_driver": True, "configure_logging": True}
+    # Ray's own messages (token-auth notice, Ray Data progress/INFO lines, workers' stdout) go to Ray's
+    # log files (session_*/logs), not over the command's progress bar; errors still surface as exceptions.
+    kwargs = {"logging_level": logging.ERROR, "log_to_driver": False, "configure_logging": True}
     # Inside `ray job submit`, Ray sets RAY_ADDRESS: join the job's cluster.
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
@@ -57,5 +59,15 @@ def connect(address: str | None) -> bool:
         except (ConnectionError, RuntimeError, TimeoutError) as exc:
             raise RunError(f"cannot join Ray cluster at {address}: {str(exc).splitlines()[0]}") from None
     else:
-        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **kwargs)
+        # address="local": a private in-process instance even when a `ray start` head runs on this machine
+        # (plain ray.init() would join that head and then refuse num_cpus).
+        ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False, **kwargs)
     return True
+
+
+def quiet_ray_data_console() -> None:
+    """Ray Data logs INFO/WARNING lines to the console (progress-bar notice, "execution finished"); keep
+    them in its session log file (ray-data.log) only."""
+    for handler in logging.getLogger("ray.data").handlers:
+        if type(handler).__name__ != "SessionFileHandler":
+            handler.setLevel(logging.ERROR)

@@ -189,11 +189,12 @@ def stream_shards(config: RunConfig, rows: list[dict]):
     import ray
 
     from protxai_ray.pipeline.actor import AttributeShard
-    from protxai_ray.pipeline.cluster import connect
+    from protxai_ray.pipeline.cluster import connect, quiet_ray_data_console
 
     started_ray = connect(config.ray_address)
     try:
         ctx = ray.data.DataContext.get_current()
+        quiet_ray_data_console()
         ctx.enable_progress_bars = False  # ours counts proteins, not blocks
         ctx.print_on_execution_start = False
         ctx.max_consecutive_actor_init_deaths = 2  # a model that cannot load fails the run, fast
