@@ -416,6 +416,16 @@ def print_table(report: dict) -> None:
         print(line)
 
 
+def write_results(report: dict, out: str | None, default_name: str) -> None:
+    """``--out``: None = no file, "" = benchmarks/results/<default_name>, else that path."""
+    if out is None:
+        return
+    path = Path(out) if out else ROOT / "benchmarks" / "results" / default_name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -508,15 +518,7 @@ def main() -> None:
         "cases": cases,
     }
     print_table(report)
-    if args.out is not None:
-        out = (
-            Path(args.out)
-            if args.out
-            else ROOT / "benchmarks" / "results" / f"accuracy_{report['date']}.json"
-        )
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {out}")
+    write_results(report, args.out, f"accuracy_{report['date']}.json")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ estimated error, path points and wall seconds.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -27,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.accuracy import _fold_entries, demo_proteins  # noqa: E402
+from benchmarks.accuracy import _fold_entries, demo_proteins, write_results  # noqa: E402
 from protxai_ray.attribution import attribute_batch  # noqa: E402
 from protxai_ray.attribution import settings as settings_module  # noqa: E402
 from protxai_ray.attribution.dense import dense_reference, layer_errors  # noqa: E402
@@ -124,15 +123,7 @@ def main() -> None:
         "rows": rows,
         "summary": summary,
     }
-    if args.out is not None:
-        out = (
-            Path(args.out)
-            if args.out
-            else ROOT / "benchmarks" / "results" / f"precision_{time.strftime('%Y-%m-%d')}.json"
-        )
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2))
-        print(f"wrote {out}")
+    write_results(report, args.out, f"precision_{time.strftime('%Y-%m-%d')}.json")
 
 
 if __name__ == "__main__":

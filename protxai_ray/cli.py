@@ -70,8 +70,8 @@ def _silence_stdout() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
-    except (OSError, ValueError):  # stdout without a file descriptor (captured in tests)
-        pass
+    except (OSError, ValueError):  # stdout without a file descriptor (captured in tests): nothing to point
+        return
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@
 Embedding IG: captum ``IntegratedGradients`` on the embedding module's output (the same integral as
 ``LayerIntegratedGradients`` on that module; it takes the adapter-corrected baseline, see
 ``ModelAdapter.baseline_embeddings``). Head relevance of layer l: captum ``LayerConductance(forward_from_embeddings, hook module
-of layer l)`` where the interpolated input is the embedding output (DESIGN "Method"), summed per head
+of layer l)`` where the interpolated input is the embedding output (docs/method.md "Attribution"), summed per head
 block of the ``[B, T, H·Dh]`` context. L + 1 separate captum runs per protein, ``internal_batch_size=1``
 (LayerConductance then evaluates pairs of consecutive nodes) — the baseline the engine must match
 (``derivative="finite"``) and beat. Used by tests and ``benchmarks/attribution.py``.

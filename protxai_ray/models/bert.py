@@ -6,7 +6,7 @@ pooler) averages the last hidden states of all attended tokens, as protein class
 embeddings usually do; every residue then reaches the logit directly, not only through ``[CLS]``.
 
 Tokens: ``[CLS]`` + one vocabulary token per residue (ProtBert's space-separated letters) + ``[SEP]``,
-padded with ``[PAD]``. Baseline: ``[CLS]`` + ``[PAD]``·L + ``[SEP]`` (DESIGN "Method"). The interpolated
+padded with ``[PAD]``. Baseline: ``[CLS]`` + ``[PAD]``·L + ``[SEP]`` (docs/method.md "Attribution"). The interpolated
 input is the output of ``bert.embeddings`` (word + position + token-type embeddings after LayerNorm).
 Head context: output[0] of ``bert.encoder.layer[l].attention.self`` — in transformers 5 ``BertSelfAttention``
 returns ``(attn_output[B, T, H*Dh], attn_weights)`` with the heads merged before ``attention.output.dense``.

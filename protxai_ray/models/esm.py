@@ -7,7 +7,7 @@ Rare residues U Z O B are mapped to X like for every architecture here (ESM's ow
 them; they are vanishingly rare in UniProt and X keeps one convention across models).
 
 Tokens: ``<cls>`` + residues + ``<eos>``, padded with ``<pad>``. Baseline: ``<cls>`` + ``<mask>``·L +
-``<eos>`` (DESIGN "Method"). The interpolated input is the output of ``esm.embeddings``.
+``<eos>`` (docs/method.md "Attribution"). The interpolated input is the output of ``esm.embeddings``.
 
 token_dropout (ESM-2 checkpoints have ``token_dropout=True``): ``EsmEmbeddings`` zeroes the embedding of
 every ``<mask>`` token and multiplies the whole row by ``(1 − 0.15·0.8) / (1 − masked share)``: 0.88 for

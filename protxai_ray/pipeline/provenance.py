@@ -1,4 +1,4 @@
-"""What a run manifest records about where its numbers came from (DESIGN "manifest.json records").
+"""What a run manifest records about where its numbers came from (README "Store").
 
 ``manifest_header`` is written once when a run starts; ``shard_entry`` once per committed shard.
 """

@@ -142,7 +142,7 @@ def build_report(
         table = control_comparison(con, run_id, control_run, sorted({m.annotation for m in maps}))
         sections.append(
             f"<h2>Control run {html.escape(control_run)}: significant heads and their Jaccard similarity</h2>"
-            "<p>r: DESIGN's Wilcoxon of r; aa: the composition-adjusted test; overlay: the seed's overlay. "
+            "<p>r: the Wilcoxon of r; aa: the composition-adjusted test; overlay: the seed's overlay. "
             "A head that only tracks residue identity is significant under r and overlay whenever the "
             "annotation differs in composition (transmembrane: hydrophobic), in any model; aa asks for "
             "more relevance than the same amino acids get elsewhere (not defined for the residue-defined "

@@ -15,7 +15,7 @@ ORDER BY class, annotation, layer, head
 """
 
 # The head-level significance definitions of head_enrichment: (p_adj column drawn in its map, the column
-# that marks a head significant, the n column, the suffix of its map titles). r: DESIGN's Wilcoxon of r;
+# that marks a head significant, the n column, the suffix of its map titles). r: the Wilcoxon of r;
 # aa: the composition-adjusted Wilcoxon of r_aa_adjusted; overlay: the seed's (t-test of r and positivity).
 HEAD_TESTS = {
     "r": ("p_adj", "significant", "n", ""),

@@ -1,4 +1,4 @@
--- Tests across the proteins of a class (DESIGN.md "Statistics"). Every test is a "cell" with one value
+-- Tests across the proteins of a class (docs/method.md "Statistics"). Every test is a "cell" with one value
 -- x per protein; a "family" is the set of cells corrected together by Benjamini-Hochberg:
 --   head_enrichment     x = r of head (layer, head) for annotation a;  family = class x annotation
 --                       (all heads of the model)

@@ -1,4 +1,4 @@
--- Annotation masks (DESIGN.md "Statistics"): m_t = 1 where position t lies in an annotated range of
+-- Annotation masks (docs/method.md "Statistics"): m_t = 1 where position t lies in an annotated range of
 -- type a (start <= t <= end), else 0. Only the 1s are stored (sparse); every other position of the
 -- protein, including the start token (0) and the end token (length + 1), is 0. A protein with no 1 for
 -- type a has no rows for a and is left out of every statistic of a.

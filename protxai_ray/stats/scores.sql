@@ -1,4 +1,4 @@
--- Per protein x head x annotation scores (DESIGN.md "Statistics"). A "track" is one relevance value per
+-- Per protein x head x annotation scores (docs/method.md "Statistics"). A "track" is one relevance value per
 -- position 0..length+1 of one protein: a head's conductance (heads) or the embedding IG (residues, with
 -- layer = head = -1 inside these statements). {track} is replaced by head_track or residue_track.
 -- Tracks are read one batch of proteins at a time (accessions $first..$last, a contiguous range so

@@ -2,7 +2,7 @@
 
 A file holds several statements, each introduced by a ``-- name: NAME`` line; the comment lines right
 after it document the statement. Keeping SQL in files (not f-strings) keeps each statistic readable as
-the definition in DESIGN.md "Statistics".
+the definition in docs/method.md "Statistics".
 """
 
 from __future__ import annotations

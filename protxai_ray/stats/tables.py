@@ -1,6 +1,6 @@
 """Arrow schemas of the stats tables written to ``runs/run_id=ID/stats/<table>/part-0.parquet``.
 
-The DESIGN.md columns come first and keep their names; the extra columns say why a cell has no p
+The contract columns come first and keep their names; the extra columns say why a cell has no p
 (``testable``, ``note``), which p-value method scipy's rules picked (``method``: exact, permutation,
 asymptotic, none), and carry the t-test overlay (``t_statistic``, ``t_p``, ``t_p_adj``), the
 composition-adjusted test (``r_aa_adjusted`` per protein; ``aa_*`` per cell) and, per head, the seed's

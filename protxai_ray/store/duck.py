@@ -1,4 +1,4 @@
-"""DuckDB over the store: every table of DESIGN.md registered as a view, local or ``s3://``.
+"""DuckDB over the store: every store table registered as a view, local or ``s3://``.
 
 Only committed data is visible: ``proteins``/``annotations`` read the files listed by each release's
 ``_release.json``; ``predictions``/``residues``/``heads``/``failures`` read the shard files listed by each

@@ -1,4 +1,4 @@
-"""Run manifests: the single commit point of an attribution run (DESIGN "Store layout", COMMON contract 3).
+"""Run manifests: the single commit point of an attribution run (README "Store").
 
 ``S/runs/run_id=ID/manifest.json`` lists the committed shards of run ``ID``. Shard data files are written
 first under deterministic names (``predictions/shard-00000.parquet`` ...), then the shard is added to the

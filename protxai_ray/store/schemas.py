@@ -1,4 +1,4 @@
-"""Arrow schemas of every store table (the contract in DESIGN.md "Store layout and schemas").
+"""Arrow schemas of every store table (the contract in the store layout in README.md "Store").
 
 Column names and types here are interfaces: tests, SQL and users depend on them. ``SCHEMA_VERSION`` is
 written into each Parquet file's key-value metadata and into run manifests.
@@ -109,7 +109,7 @@ def with_version(schema: pa.Schema) -> pa.Schema:
 # ``releases/release=R/changes/*.parquet`` and read by the ``release_changes`` view. The diff owns it.
 RELEASE_CHANGES = _release_changes_schema
 
-# Stats tables (DESIGN "Stats tables"), under ``runs/run_id=ID/stats/<table>/*.parquet``. The DuckDB views
+# Stats tables (docs/method.md "Statistics"), under ``runs/run_id=ID/stats/<table>/*.parquet``. The DuckDB views
 # use these types only while no file exists (empty, typed views); the ``run_id`` column comes from the path
 # when a file lacks it.
 _CLASS_HEAD = [("class", pa.string()), ("annotation", pa.string())]

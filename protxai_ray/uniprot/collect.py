@@ -1,6 +1,6 @@
 """``collect_entries(sources)``: read several sources and keep one entry per accession.
 
-Rule (DESIGN "an accession that occurs more than once in one ingest keeps its highest entry version"):
+Rule (an accession that occurs more than once in one ingest keeps its highest entry version):
 the highest ``entry_version`` wins (a missing version ranks below any number); on a tie the later
 ``modified`` date wins; on a full tie the first one read is kept, with a note (saying whether the content —
 sequence, features, EC, GO — differs from the other copy). The same rule covers an accession seen in

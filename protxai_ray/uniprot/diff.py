@@ -7,7 +7,7 @@ either release. A protein can change in several ways at once, so every kind has 
 
     new > deleted > sequence_changed > label_changed > annotations_changed > unchanged
 
-Definitions (DESIGN.md "Re-runs on new UniProt releases"):
+Definitions (docs/method.md "Re-runs on new releases"):
 
 - ``sequence_changed``: CRC64 differs, or both releases give a sequence version and they differ.
 - ``label_changed``: the EC set or the GO set differs (``ec_changed`` / ``go_changed`` say which). Whether
