@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "ingest": "parse UniProt files (XML, flat, JSON, TMbed; .gz ok; local, s3:// or http(s)://) into the store",
     "attribute": "attribute a release's proteins with a model on Ray actors into the store (resumable)",
     "stats": "compute the stats tables of a run (Wilcoxon/t-test enrichment per head, BH-FDR) with DuckDB",
+    "analyze": "run the model-based analyses of a run (faithfulness by residue flipping) into the store",
     "query": "run DuckDB SQL over the store's tables",
     "report": "write a run's report (heatmaps, relevance tracks, PCA, faithfulness, index.html)",
     "rerun": "re-run on a new UniProt release, recomputing only new and changed proteins",
