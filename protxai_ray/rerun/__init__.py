@@ -5,7 +5,7 @@
 """
 
 from protxai_ray.rerun.config import RerunConfig, RerunResult
-from protxai_ray.rerun.lock import ReleaseLocked, StoreLock
+from protxai_ray.rerun.lock import ReleaseLocked, StoreLock, rerun_lock
 from protxai_ray.rerun.orchestrate import run_rerun
 from protxai_ray.rerun.release import detect_release, parse_reldate
 
@@ -16,5 +16,6 @@ __all__ = [
     "StoreLock",
     "detect_release",
     "parse_reldate",
+    "rerun_lock",
     "run_rerun",
 ]

@@ -46,7 +46,8 @@ def add_rerun_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=DEFAULT_TTL_S,
         metavar="SECONDS",
-        help=f"a lock older than this is taken over (default {DEFAULT_TTL_S:.0f})",
+        help="a re-run whose lock heartbeat is older than this is presumed dead and its lock taken over "
+        f"(default {DEFAULT_TTL_S:.0f})",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlparse
 
 import requests
 
-from protxai_ray.errors import InvalidSource
+from protxai_ray.errors import InvalidSource, StoreError
 
 RELEASE_NAME = re.compile(r"^\d{4}_\d{2}$")
 RELDATE_LINE = re.compile(r"\bUniProt(?:KB(?:/Swiss-Prot|/TrEMBL)?| Knowledgebase) Release (\d{4}_\d{2})\b")
@@ -65,17 +65,25 @@ def _read_small_text(location: str) -> str | None:
             raise InvalidSource(location, f"HTTP {resp.status_code}")
         return resp.content[:MAX_RELDATE_BYTES].decode("utf-8", errors="replace")
     if scheme == "s3":
-        import boto3
-        import botocore.exceptions
+        from protxai_ray.store import s3
 
-        parsed = urlparse(location)
         try:
-            obj = boto3.client("s3").get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))
-        except botocore.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise InvalidSource(location, f"S3 error {exc.response.get('Error', {}).get('Code')}") from exc
-        return obj["Body"].read(MAX_RELDATE_BYTES).decode("utf-8", errors="replace")
+            bucket, key = s3.parse_s3_uri(location)
+            settings = s3.S3Settings.from_env()
+            client = s3.s3_client(settings)
+
+            def get() -> bytes | None:
+                try:
+                    return client.get_object(Bucket=bucket, Key=key)["Body"].read(MAX_RELDATE_BYTES)
+                except Exception as exc:
+                    if s3.is_not_found(exc) and s3.error_code(exc) != "NoSuchBucket":
+                        return None
+                    raise
+
+            data = s3.call_with_retry(get, "read", settings.where(bucket), budget=HTTP_TIMEOUT_S)
+        except StoreError as exc:
+            raise InvalidSource(location, str(exc)) from exc
+        return None if data is None else data.decode("utf-8", errors="replace")
     path = Path(location)
     if not path.is_file():
         return None

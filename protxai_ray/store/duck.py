@@ -193,7 +193,7 @@ def _attach_s3(con: duckdb.DuckDBPyConnection, store: Store) -> None:
     # carries the credentials instead (duckdb_secrets() redacts it)
     for setting in _ENV_CREDENTIAL_SETTINGS:
         con.execute(f"SET {setting} = ''")
-    scheme, host = store._endpoint_parts()
+    scheme, host = store.s3_settings.endpoint_parts()
     options = [
         "TYPE s3",
         f"REGION {quote_literal(store.region)}",

@@ -15,8 +15,6 @@ A crash before step 4 leaves only unlisted files, invisible to queries and remov
 from __future__ import annotations
 
 import re
-import socket
-import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ import pyarrow.compute as pc
 
 from protxai_ray.errors import StoreError
 from protxai_ray.store.fs import Store
+from protxai_ray.store.lock import StoreLock
 from protxai_ray.store.parquet import read_table, write_parquet_atomic
 from protxai_ray.store.schemas import ANNOTATIONS, PROTEINS, RELEASE_TABLES, SCHEMA_VERSION
 from protxai_ray.uniprot.records import ProteinEntry, RejectedEntry
@@ -35,7 +34,6 @@ from protxai_ray.uniprot.records import ProteinEntry, RejectedEntry
 RELEASE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 MANIFEST_NAME = "_release.json"
 LOCK_NAME = "_lock"
-LOCK_STALE_SECONDS = 3600.0
 ROWS_PER_FILE = {"proteins": 100_000, "annotations": 1_000_000}
 _UNVERSIONED = -1  # pre-2003 entries carry no entry version: any versioned entry is newer
 
@@ -305,32 +303,7 @@ def _feature_counts(annotations: pa.Table) -> dict[str, int]:
     )
 
 
-class release_lock:  # noqa: N801 - used as a context manager like a function
-    """Exclusive lock on writing one release; a lock older than LOCK_STALE_SECONDS is taken over."""
-
-    def __init__(self, store: Store, release: str) -> None:
-        self.store, self.release = store, release
-        self.rel = f"{release_dir(release)}/{LOCK_NAME}"
-        self.owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
-
-    def __enter__(self) -> release_lock:
-        body = f'{{"owner": "{self.owner}", "time": {time.time()}}}'.encode()
-        if self.store.create_exclusive(self.rel, body):
-            return self
-        try:
-            held = self.store.read_json(self.rel)
-        except (FileNotFoundError, StoreError):
-            held = {}
-        age = time.time() - float(held.get("time", 0))
-        if age < LOCK_STALE_SECONDS:
-            raise StoreError(
-                f"release {self.release} in {self.store.uri} is being written by {held.get('owner', '?')} "
-                f"(lock {self.rel}, {age:.0f} s old); retry later or delete the lock if that writer died"
-            )
-        self.store.delete(self.rel)
-        if not self.store.create_exclusive(self.rel, body):
-            raise StoreError(f"release {self.release} in {self.store.uri}: lost the race for a stale lock")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.store.delete(self.rel)
+def release_lock(store: Store, release: str) -> StoreLock:
+    """The lock on writing one release (``with release_lock(store, "2024_05"):``); a dead writer's lock is
+    taken over (see ``store/lock.py``)."""
+    return StoreLock(store, f"{release_dir(release)}/{LOCK_NAME}", what=f"release {release} in {store.uri}")

@@ -1,17 +1,11 @@
-"""Run manifests: the single commit point of an attribution run (README "Store").
+"""Run manifests: the single commit point of an attribution run (docs/store.md).
 
 ``S/runs/run_id=ID/manifest.json`` lists the committed shards of run ``ID``. Shard data files are written
 first under deterministic names (``predictions/shard-00000.parquet`` ...), then the shard is added to the
 manifest; a shard is visible to queries only once it is listed. Every manifest change is a
-compare-and-swap so that two drivers of the same run (a resubmission, a resumed driver racing an old one)
-never lose each other's commits:
-
-- ``s3://`` stores: ``PutObject`` with ``If-Match: <etag>`` (or ``If-None-Match: *`` for a new manifest);
-  a ``412 PreconditionFailed`` means someone else committed first, so we re-read and re-apply.
-- local stores: an exclusive ``fcntl.flock`` on ``manifest.json.lock`` around read-modify-replace
-  (released by the kernel if the process dies, so there are no stale locks).
-
-Transient S3 errors (server restarting, connection refused, 5xx) are retried with exponential backoff.
+compare-and-swap (``Store.put_if``: a conditional PUT on S3, an flock'd read-compare-replace locally), so
+two drivers of the same run (a resubmission, a resumed driver racing an old one) never lose each other's
+commits.
 
 Example::
 
@@ -22,18 +16,12 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
-import tempfile
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
-
 from protxai_ray.errors import StoreError
+from protxai_ray.store.fs import Store, encode_json, open_store
 
 MANIFEST = "manifest.json"
 RUN_TABLE_NAMES = ("predictions", "residues", "heads", "failures")
@@ -49,75 +37,12 @@ def shard_files(shard: str) -> dict[str, str]:
     return {table: f"{table}/shard-{shard}.parquet" for table in RUN_TABLE_NAMES}
 
 
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/a/b`` -> (``bucket``, ``a/b``)."""
-    rest = uri[len("s3://") :]
-    bucket, _, prefix = rest.partition("/")
-    if not bucket:
-        raise StoreError(f"{uri}: no bucket in S3 URI")
-    return bucket, prefix.strip("/")
-
-
-def _is_transient(exc: BaseException) -> bool:
-    """Errors worth retrying: the server is down or overloaded, not a refusal of our request."""
-    import botocore.exceptions as bx
-
-    if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectionClosedError, bx.ReadTimeoutError)):
-        return True
-    if isinstance(exc, (bx.ConnectTimeoutError, bx.HTTPClientError)):
-        return True
-    if isinstance(exc, bx.ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return status >= 500 or code in {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"}
-    return isinstance(exc, ConnectionError)
-
-
-# Up to ~2 minutes of outage: enough for a restarting S3 server, short enough to fail a dead one.
-s3_retry = retry(
-    retry=retry_if_exception(_is_transient),
-    wait=wait_exponential(multiplier=0.25, max=8),
-    stop=stop_after_delay(120),
-    reraise=True,
-)
-
-
-def s3_client():
-    """A boto3 S3 client configured from the standard AWS_* variables."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
-        region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30),
-    )
-
-
-class ConflictError(Exception):
-    """The manifest changed between our read and our conditional write (someone else committed)."""
-
-
 class RunManifests:
     """Read and update run manifests of one store (local directory or ``s3://bucket/prefix``)."""
 
-    def __init__(self, store_uri: str) -> None:
-        self.store_uri = store_uri.rstrip("/")
-        self.is_s3 = self.store_uri.startswith("s3://")
-        if self.is_s3:
-            self.bucket, self.prefix = split_s3_uri(self.store_uri)
-            self._client = s3_client()
-        else:
-            self.root = Path(self.store_uri.removeprefix("file://"))
-
-    # -- paths ---------------------------------------------------------------------------------
-    def _key(self, run_id: str) -> str:
-        rel = f"{run_dir(run_id)}/{MANIFEST}"
-        return f"{self.prefix}/{rel}" if self.prefix else rel
-
-    def _path(self, run_id: str) -> Path:
-        return self.root / run_dir(run_id) / MANIFEST
+    def __init__(self, store: Store | str) -> None:
+        self.store = open_store(store, check=False)
+        self.store_uri = self.store.uri
 
     # -- reads ---------------------------------------------------------------------------------
     def read(self, run_id: str) -> dict[str, Any] | None:
@@ -126,123 +51,35 @@ class RunManifests:
 
     def list_run_ids(self) -> list[str]:
         """Run ids that have a manifest, sorted (run ids are sortable by start time)."""
-        if self.is_s3:
-            prefix = f"{self.prefix}/runs/" if self.prefix else "runs/"
-            ids = []
-            for page in self._paginate(prefix):
-                for item in page.get("CommonPrefixes", []):
-                    name = item["Prefix"][len(prefix) :].strip("/")
-                    if name.startswith("run_id=") and self.read(name[len("run_id=") :]) is not None:
-                        ids.append(name[len("run_id=") :])
-            return sorted(ids)
-        base = self.root / "runs"
-        if not base.is_dir():
-            return []
-        return sorted(p.parent.name[len("run_id=") :] for p in base.glob(f"run_id=*/{MANIFEST}"))
-
-    @s3_retry
-    def _paginate_once(self, prefix: str, token: str | None) -> dict:
-        kwargs = {"Bucket": self.bucket, "Prefix": prefix, "Delimiter": "/"}
-        if token:
-            kwargs["ContinuationToken"] = token
-        return self._client.list_objects_v2(**kwargs)
-
-    def _paginate(self, prefix: str) -> Iterator[dict]:
-        token = None
-        while True:
-            page = self._paginate_once(prefix, token)
-            yield page
-            token = page.get("NextContinuationToken")
-            if not token:
-                return
-
-    @s3_retry
-    def _read_s3(self, run_id: str) -> tuple[dict | None, str | None]:
-        import botocore.exceptions as bx
-
-        try:
-            obj = self._client.get_object(Bucket=self.bucket, Key=self._key(run_id))
-        except bx.ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in {"NoSuchKey", "404", "NotFound"}:
-                return None, None
-            if code == "NoSuchBucket":
-                raise StoreError(f"{self.store_uri}: bucket {self.bucket} does not exist") from None
-            raise
-        return json.loads(obj["Body"].read()), obj["ETag"]
+        names = [d[len("run_id=") :] for d in self.store.list_dirs("runs") if d.startswith("run_id=")]
+        return sorted(name for name in names if self.store.exists(f"{run_dir(name)}/{MANIFEST}"))
 
     def _read_versioned(self, run_id: str) -> tuple[dict | None, str | None]:
-        if self.is_s3:
-            return self._read_s3(run_id)
-        path = self._path(run_id)
-        if not path.exists():
+        rel = f"{run_dir(run_id)}/{MANIFEST}"
+        data, version = self.store.read_versioned(rel)
+        if data is None:
             return None, None
-        return json.loads(path.read_text()), None
+        try:
+            return json.loads(data), version
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise StoreError(f"{self.store.uri_of(rel)}: corrupt run manifest ({exc})") from None
 
     # -- compare-and-swap update ----------------------------------------------------------------
     def update(self, run_id: str, change: Callable[[dict | None], dict | None]) -> dict | None:
-        """Apply ``change(old) -> new`` atomically; ``new is old`` or equal means no write.
+        """Apply ``change(old) -> new`` atomically; ``new is None`` or equal to ``old`` means no write.
 
         ``change`` may be called several times (once per conflicting concurrent commit), so it must
         be a pure function of the manifest it is given.
         """
-        if not self.is_s3:
-            return self._update_local(run_id, change)
+        rel = f"{run_dir(run_id)}/{MANIFEST}"
         for _ in range(1000):
-            old, etag = self._read_s3(run_id)
+            old, version = self._read_versioned(run_id)
             new = change(json.loads(json.dumps(old)) if old is not None else None)
             if new is None or new == old:
                 return old
-            try:
-                self._put_s3(run_id, new, etag)
+            if self.store.put_if(rel, encode_json(new), version):
                 return new
-            except ConflictError:
-                continue
         raise StoreError(f"{self.store_uri}: manifest of run {run_id} keeps changing under us")
-
-    @s3_retry
-    def _put_s3(self, run_id: str, manifest: dict, etag: str | None) -> None:
-        import botocore.exceptions as bx
-
-        body = encode_manifest(manifest)
-        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
-        try:
-            self._client.put_object(
-                Bucket=self.bucket,
-                Key=self._key(run_id),
-                Body=body,
-                ContentType="application/json",
-                **condition,
-            )
-        except bx.ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if code in {"PreconditionFailed", "ConditionalRequestConflict"} or status in (409, 412):
-                raise ConflictError(code) from None
-            if code == "NoSuchBucket":
-                raise StoreError(f"{self.store_uri}: bucket {self.bucket} does not exist") from None
-            raise
-
-    def _update_local(self, run_id: str, change: Callable[[dict | None], dict | None]) -> dict | None:
-        path = self._path(run_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with _flock(path.with_name(MANIFEST + ".lock")):
-            old = json.loads(path.read_text()) if path.exists() else None
-            new = change(json.loads(json.dumps(old)) if old is not None else None)
-            if new is None or new == old:
-                return old
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest-", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(encode_manifest(new))
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-                raise
-            return new
 
     # -- the operations the pipeline needs ---------------------------------------------------------
     def create(self, run_id: str, header: dict[str, Any]) -> dict[str, Any]:
@@ -302,18 +139,3 @@ class RunManifests:
 def committed_shards(manifest: dict[str, Any] | None) -> set[str]:
     """Shard ids listed in a manifest."""
     return {s["shard"] for s in (manifest or {}).get("shards", [])}
-
-
-def encode_manifest(manifest: dict[str, Any]) -> bytes:
-    """Stable JSON bytes (sorted keys, indented) for a manifest."""
-    return (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
-
-
-@contextlib.contextmanager
-def _flock(lock_path: Path) -> Iterator[None]:
-    with open(lock_path, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from protxai_ray.errors import InvalidSource
+from protxai_ray.errors import InvalidSource, StoreError
 
 GZIP_MAGIC = b"\x1f\x8b"
 _BUFFER = 1 << 20
@@ -125,28 +125,30 @@ def _open_local(path: str) -> tuple[BinaryIO, int | None]:
 
 
 def _open_s3(uri: str) -> tuple[BinaryIO, int | None]:
-    import boto3
-    import botocore.config
-    import botocore.exceptions
+    from protxai_ray.store import s3
 
-    bucket, _, key = uri[len("s3://") :].partition("/")
+    try:
+        bucket, key = s3.parse_s3_uri(uri)
+    except StoreError:
+        bucket, key = "", ""
     if not bucket or not key:
         raise InvalidSource(uri, "an s3 source must be s3://bucket/key")
-    # A fresh session reads the AWS_* variables now (the default session caches the first ones it saw).
-    client = boto3.session.Session().client(
-        "s3",
-        endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
-        region_name=os.environ.get("AWS_REGION") or None,
-        config=botocore.config.Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5),
-    )
+    settings = s3.S3Settings.from_env()
+    client = s3.s3_client(settings)
+    budget = s3.env_seconds("PROTXAI_S3_CONNECT_SECONDS", s3.DEFAULT_CONNECT_SECONDS)
     try:
-        response = client.get_object(Bucket=bucket, Key=key)
-    except botocore.exceptions.ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "error")
-        raise InvalidSource(uri, f"S3 refused the read ({code})") from exc
-    except botocore.exceptions.BotoCoreError as exc:
+        response = s3.call_with_retry(
+            lambda: client.get_object(Bucket=bucket, Key=key), "read", settings.where(bucket), budget
+        )
+    except StoreError as exc:
+        cause = exc.__cause__
+        code = s3.error_code(cause) if cause is not None else None
+        if code:
+            raise InvalidSource(uri, f"S3 refused the read ({code})") from exc
         # The message names the endpoint, never the keys.
-        raise InvalidSource(uri, f"S3 endpoint unreachable or misconfigured: {type(exc).__name__}") from exc
+        raise InvalidSource(
+            uri, f"S3 endpoint unreachable or misconfigured ({settings.where(bucket)})"
+        ) from exc
     return response["Body"], response.get("ContentLength")
 
 

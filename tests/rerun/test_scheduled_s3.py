@@ -15,7 +15,7 @@ import pytest
 
 from protxai_ray.models.random_init import write_random_model
 from protxai_ray.pipeline import RunConfig, run_attribution
-from protxai_ray.rerun import StoreLock
+from protxai_ray.rerun import rerun_lock
 from protxai_ray.store.duck import connect
 from protxai_ray.store.fs import open_store
 from protxai_ray.store.releases import list_releases
@@ -88,7 +88,7 @@ def test_scheduled_job_on_s3_lock_work_then_up_to_date(s3_vars, seaweed, tmp_pat
     )
     with UniProtMirror(tmp_path / "b", release=NEW) as mirror:
         argv = ["--store", store, "--source", *(f"{mirror.url}/{f}" for f in FILES), "--no-progress"]
-        with StoreLock(store, f"rerun-release={NEW}"):  # another scheduled run is processing NEW
+        with rerun_lock(store, NEW):  # another scheduled run is processing NEW
             status, out = _job(*argv)
             assert status == 3 and "another job is processing" in out, out
         assert list_releases(open_store(store)) == [OLD] and mirror.downloads == 0

@@ -9,6 +9,7 @@ import pytest
 from protxai_ray.errors import StoreError
 from protxai_ray.store import releases as store_releases
 from protxai_ray.store.fs import Store
+from protxai_ray.store.lock import Locked
 from protxai_ray.store.releases import (
     list_releases,
     read_release,
@@ -138,7 +139,7 @@ def test_failed_ingest_leaves_no_visible_parquet(store: Store, monkeypatch) -> N
 
 def test_concurrent_writer_is_refused_by_the_lock(store: Store) -> None:
     with release_lock(store, "r"):
-        with pytest.raises(StoreError, match="being written"):
+        with pytest.raises(Locked, match="being written"):
             write_release(store, "r", collection(entry("P1", 1)))
     write_release(store, "r", collection(entry("P1", 1)))  # lock released on exit
     assert list_releases(store) == ["r"]
