@@ -28,7 +28,11 @@ def _steps(text: str) -> int | str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", required=True, help="store: local directory or s3://bucket/prefix")
     parser.add_argument("--release", required=True, help="UniProt release in the store, e.g. 2024_01")
-    parser.add_argument("--model", required=True, help="model directory (safetensors)")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="model directory (safetensors); the manifest records it as given, with the weights' sha256",
+    )
     parser.add_argument("--target", default="label", help="label | argmax | class name | class index")
     parser.add_argument(
         "--steps",

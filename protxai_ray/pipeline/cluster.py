@@ -1,5 +1,12 @@
 """Connecting to Ray: in-process local Ray by default, or an existing cluster checked for reachability first.
 
+Addresses (``--ray-address`` or ``RAY_ADDRESS``; Ray sets the latter inside ``ray job submit``): the head's
+GCS address ``HOST:PORT`` (``ray start --head --port``, default 6379) or ``auto`` (the head started on
+this machine). Joining takes the cluster's resources as they are (no ``num_cpus``). Refused with one
+line each: ``http(s)://`` (the dashboard / job-submission address, for ``ray job submit --address``) and
+``ray://`` (Ray Client: Ray Data pipelines do not run over it in Ray 2.60). A cluster started with
+``RAY_AUTH_MODE=token`` needs the same variable and its token here (README "Cluster use").
+
 ``ray.init(address=...)`` against a dead address retries for a long time and then dies with a stack of
 Ray internals; a TCP connect with a short timeout first turns that into one ``RunError`` line.
 """
@@ -17,12 +24,24 @@ CONNECT_TIMEOUT_S = 3.0
 
 
 def address_host_port(address: str) -> tuple[str, int] | None:
-    """(host, port) of a Ray address (``host:port``, ``ray://host:port``, ``http://host:port``); None for auto."""
+    """(host, port) of a Ray GCS address ``HOST:PORT``; None for auto. RunError for any other form."""
     if address in ("auto", "local"):
         return None
-    parsed = urlparse(address if "://" in address else f"ray://{address}")
-    if not parsed.hostname or not parsed.port:
-        raise RunError(f"--ray-address {address!r} is not HOST:PORT, ray://HOST:PORT or auto")
+    scheme = address.split("://", 1)[0].lower() if "://" in address else ""
+    if scheme in ("http", "https"):
+        raise RunError(
+            f"Ray address {address!r} is the dashboard (job submission) address: give it to "
+            "`ray job submit --address`; --ray-address / RAY_ADDRESS take the head's GCS address HOST:6379 or auto"
+        )
+    if scheme == "ray":
+        raise RunError(
+            f"Ray Client address {address!r}: Ray Data pipelines do not run over Ray Client (ray://) in "
+            "Ray 2.60; submit the run with `ray job submit` (jobs/attribute.py) or give the head's GCS "
+            "address HOST:6379 from a machine of the cluster's network"
+        )
+    parsed = urlparse(f"ray://{address}")
+    if scheme or not parsed.hostname or not parsed.port:
+        raise RunError(f"Ray address {address!r} is not HOST:PORT (the head's GCS address) or auto")
     return parsed.hostname, parsed.port
 
 
@@ -37,7 +56,7 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     except OSError as exc:
         raise RunError(
             f"Ray cluster at {address} is unreachable ({exc.strerror or exc}); "
-            "check --ray-address (the head's GCS port, e.g. 10.0.0.1:6379, or ray://HOST:10001)"
+            "check --ray-address / RAY_ADDRESS (the head's GCS address, e.g. 10.0.0.1:6379)"
         ) from None
 
 
@@ -54,10 +73,17 @@ def connect(address: str | None) -> bool:
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
         check_reachable(address)
-        try:
+        try:  # no resource arguments: a running cluster's resources are its own
             ray.init(address=address, **kwargs)
-        except (ConnectionError, RuntimeError, TimeoutError) as exc:
-            raise RunError(f"cannot join Ray cluster at {address}: {str(exc).splitlines()[0]}") from None
+        except (ConnectionError, RuntimeError, TimeoutError, ValueError, ray.exceptions.RayError) as exc:
+            hint = ""
+            if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+                hint = (
+                    " (if the cluster runs with RAY_AUTH_MODE=token, set RAY_AUTH_MODE=token here too, "
+                    "with its token in ~/.ray/auth_token or RAY_AUTH_TOKEN_PATH)"
+                )
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise RunError(f"cannot join Ray cluster at {address}: {first}{hint}") from None
     else:
         # address="local": a private in-process instance even when a `ray start` head runs on this machine
         # (plain ray.init() would join that head and then refuse num_cpus).

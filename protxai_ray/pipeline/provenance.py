@@ -6,9 +6,9 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import subprocess
-from importlib import metadata
 from pathlib import Path
 
 from protxai_ray.pipeline.config import RunConfig
@@ -16,40 +16,67 @@ from protxai_ray.pipeline.plan import ShardPlan
 from protxai_ray.store.runs import shard_files
 from protxai_ray.store.schemas import SCHEMA_VERSION
 
+GIT_COMMIT_ENV = "PROTXAI_GIT_COMMIT"  # the commit, for code without a .git (a `ray job submit` working dir)
+_SOURCE_SUFFIXES = (".py", ".sql")
+
+
+def source_sha256(root: Path | None = None) -> str:
+    """sha256 over the package's code files (``*.py``, ``*.sql``: relative path and bytes, sorted by path).
+
+    The same for a checkout, an installed copy and a job's working-dir package of the same code, so runs
+    can be matched to code even where there is no git.
+    """
+    root = root or Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.suffix in _SOURCE_SUFFIXES and p.is_file()):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _git_commit(root: Path) -> str | None:
+    """HEAD of the checkout at root (``-dirty`` when the package is modified); None without git."""
+    if not (root / ".git").exists():
+        return None
+    try:
+        commit = (
+            subprocess.run(
+                ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or None
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "protxai_ray"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}-dirty" if commit and dirty else commit
+
 
 @functools.cache
 def code_version() -> dict[str, str | None]:
-    """Package version and, when the code runs from a git checkout, its commit (``-dirty`` if modified)."""
-    try:
-        version = metadata.version("protxai_ray")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    commit = None
+    """The running code: package version, sha256 of its sources, and its git commit when known.
+
+    The commit comes from the checkout's ``.git`` (``-dirty`` if the package is modified) or, where there
+    is none (the package ``ray job submit --working-dir`` ships has no .git), from ``PROTXAI_GIT_COMMIT``
+    set at submit time; otherwise None, and ``source_sha256`` alone identifies the code.
+    """
+    from protxai_ray import __version__
+
     root = Path(__file__).resolve().parents[2]
-    if (root / ".git").exists():
-        try:
-            commit = (
-                subprocess.run(
-                    ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
-                ).stdout.strip()
-                or None
-            )
-            dirty = subprocess.run(
-                ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "protxai_ray"],
-                capture_output=True,
-                text=True,
-                timeout=5,
-            ).stdout.strip()
-            if commit and dirty:
-                commit += "-dirty"
-        except (OSError, subprocess.SubprocessError):
-            commit = None
-    return {"package": version, "git_commit": commit}
+    commit = _git_commit(root) or os.environ.get(GIT_COMMIT_ENV, "").strip() or None
+    return {"package": __version__, "git_commit": commit, "source_sha256": source_sha256()}
 
 
 def code_version_string() -> str:
     info = code_version()
-    return f"{info['package']}+{info['git_commit']}" if info["git_commit"] else str(info["package"])
+    suffix = info["git_commit"] or f"src.{info['source_sha256'][:12]}"
+    return f"{info['package']}+{suffix}"
 
 
 def manifest_header(config: RunConfig, model, plan: ShardPlan, started: str) -> dict:
@@ -60,7 +87,7 @@ def manifest_header(config: RunConfig, model, plan: ShardPlan, started: str) -> 
         "release": config.release,
         "parent_run": config.parent_run,
         "model": {
-            "path": os.path.abspath(config.model),
+            "path": config.model,  # as given (relative: to the run's working directory); sha256 pins it
             "sha256": model.weights_sha256,
             "label_names": list(model.label_names),
             "model_type": model.model_type,

@@ -199,3 +199,41 @@ def test_scheduled_rayjob_is_the_same_in_raycronjob_and_fallback():
     (rule,) = role["rules"]
     assert rule["apiGroups"] == ["ray.io"] and rule["resources"] == ["rayjobs"] and "create" in rule["verbs"]
     assert fallback["metadata"].get("generateName"), "kubectl create needs a fresh name per run"
+
+
+def _ray_containers() -> list[tuple[str, dict]]:
+    """Every container that runs Ray or talks to it: heads, workers and RayJob submitters."""
+    out = []
+    cluster_specs = [("RayCluster " + d["metadata"]["name"], d["spec"]) for d in _of_kind("RayCluster")]
+    for where, spec in _rayjob_specs():
+        cluster_specs.append((where, spec["rayClusterSpec"]))
+        submitter = spec.get("submitterPodTemplate")
+        assert submitter, f"{where}: a submitter pod that carries the Ray token"
+        out += [(f"{where} submitter", c) for c in submitter["spec"]["containers"]]
+    for where, spec in cluster_specs:
+        for template in _pod_templates(spec):
+            out += [(where, c) for c in template["spec"]["containers"]]
+    return out
+
+
+def test_every_ray_container_uses_token_auth_from_a_secret():
+    containers = _ray_containers()
+    assert len(containers) >= 11  # RayCluster head + workers; 3 RayJob specs x (head, workers, submitter)
+    for where, container in containers:
+        env = {e["name"]: e for e in container.get("env", [])}
+        assert env["RAY_AUTH_MODE"].get("value") == "token", where
+        ref = env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "protxai-ray-token", "key": "auth_token"}, where
+        assert "value" not in env["RAY_AUTH_TOKEN"], where
+
+
+def test_no_ray_client_port_and_no_credentials_on_documented_command_lines():
+    for cluster in _of_kind("RayCluster"):
+        ports = {
+            p["containerPort"]
+            for p in cluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["ports"]
+        }
+        assert 10001 not in ports, "Ray Client does not run the pipeline (infra/README.md)"
+    texts = [p.read_text() for p in INFRA.glob("*")]
+    for text in texts:
+        assert "--from-literal=AWS_SECRET" not in text and "--from-literal=auth_token" not in text

@@ -3,7 +3,9 @@
 ``ray stop`` would kill every Ray on the machine; instead the head runs with ``--block`` in its own
 session (process group): its GCS, raylet, dashboard and workers are its descendants, and ``stop()``
 signals exactly that group (then sweeps any descendant that left it, by pid, via psutil).
-Token authentication is disabled explicitly (``RAY_AUTH_MODE=disabled``) for loopback-only tests.
+Token authentication is disabled explicitly (``RAY_AUTH_MODE=disabled``) for loopback-only tests;
+``env_extra={"RAY_AUTH_MODE": "token", "HOME": DIR}`` starts a head that enforces the token in
+``DIR/.ray/auth_token`` (``tests/pipeline/test_jobs.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +48,7 @@ class RayHead:
     env_extra: dict[str, str] = field(default_factory=dict)
     port: int = 0
     dashboard_port: int = 0
+    client_port: int = 0
     process: subprocess.Popen | None = None
     temp_dir: str | None = None
 
@@ -68,7 +72,7 @@ class RayHead:
 
     def _start_once(self, timeout: float) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port, self.dashboard_port = free_port(), free_port()
+        self.port, self.dashboard_port, self.client_port = free_port(), free_port(), free_port()
         ray_bin = Path(sys.executable).parent / "ray"
         cmd = [
             str(ray_bin),
@@ -80,7 +84,7 @@ class RayHead:
             "--dashboard-host=127.0.0.1",
             f"--dashboard-port={self.dashboard_port}",
             f"--dashboard-agent-listen-port={free_port()}",
-            f"--ray-client-server-port={free_port()}",
+            f"--ray-client-server-port={self.client_port}",
             # every port explicit: other Rays on the machine (parallel test sessions) must not collide
             f"--dashboard-agent-grpc-port={free_port()}",
             f"--metrics-export-port={free_port()}",
@@ -117,6 +121,8 @@ class RayHead:
                 pass
             with urllib.request.urlopen(f"{self.dashboard}/api/version", timeout=2) as response:
                 return response.status == 200
+        except urllib.error.HTTPError as exc:
+            return exc.code == 401  # token authentication on: the dashboard answers, and refuses us
         except OSError:
             return False
 
