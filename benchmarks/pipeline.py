@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> dict:
     from protxai_ray.pipeline.plan import filter_proteins, make_plan, read_release_proteins
     from protxai_ray.pipeline.shards import ProteinInput, attribute_shard, engine_options, write_shard
     from protxai_ray.store.fs import Store
-    from protxai_ray.store.releases import write_release
+    from protxai_ray.uniprot.arrow import write_entries
     from protxai_ray.uniprot.collect import collect_entries
 
     if args.quick:
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     model_dir = write_random_model(work / "model", model_type="bert", max_positions=1026, seed=1, **shape)
     store_dir = work / "store"
-    write_release(Store(str(store_dir)), "2024_01", collect_entries([str(DATA)]))
+    write_entries(Store(str(store_dir)), "2024_01", collect_entries([str(DATA)]))
     proteins = filter_proteins(read_release_proteins(Store(str(store_dir)), "2024_01"), where)
     plan = make_plan(proteins, shard_size)
     n = plan.total_proteins
@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> dict:
                 os.environ.update(server.env())
                 server.create_bucket("bench-pipeline")
                 s3 = "s3://bench-pipeline/store"
-                write_release(Store(s3), "2024_01", collect_entries([str(DATA)]))
+                write_entries(Store(s3), "2024_01", collect_entries([str(DATA)]))
                 ray.shutdown()  # the workers must see the AWS_* variables set above
                 ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR")
                 ray_row("ray 2 actors s3", config("ray-2-s3", s3, actors=2), 2)

@@ -39,7 +39,7 @@ from protxai_ray.rerun import RerunConfig, run_rerun  # noqa: E402
 from protxai_ray.stats import compute_stats  # noqa: E402
 from protxai_ray.store.duck import connect  # noqa: E402
 from protxai_ray.store.fs import open_store  # noqa: E402
-from protxai_ray.store.releases import write_release  # noqa: E402
+from protxai_ray.uniprot.arrow import write_entries  # noqa: E402
 from protxai_ray.uniprot.collect import collect_entries  # noqa: E402
 from tests.rerun.conftest import FILES, LABELS, RELEASES, chosen_accessions, write_subset  # noqa: E402
 
@@ -49,7 +49,7 @@ MAX_RESIDUES = 1024  # the benchmark model's 1026 positions minus start and end 
 
 def _ingest(store: str, release: str, folder: Path) -> None:
     sources = [str(folder / f) for f in FILES]
-    write_release(open_store(store), release, collect_entries(sources), sources=sources)
+    write_entries(open_store(store), release, collect_entries(sources), sources=sources)
 
 
 def _stats(store: str, run_id: str) -> None:

@@ -1,7 +1,8 @@
 """`protxai demo`: the whole pipeline on shipped real data with the shipped demo models.
 
 ingest the held-out TMbed fold → attribute a balanced subset with the trained membrane model and with its
-shuffled-label control (2 local Ray actors each) → DuckDB statistics → report. Run ids are fixed per
+shuffled-label control (2 local Ray actors each) → DuckDB statistics → analyze (faithfulness, runs the
+trained model) → report (drawn from the store's tables). Run ids are fixed per
 (release, model, selection), so a second `protxai demo` on the same store resumes instead of recomputing.
 """
 
@@ -100,7 +101,8 @@ def run_demo(
     from protxai_ray.stats import compute_stats
     from protxai_ray.store.duck import connect, register_views
     from protxai_ray.store.fs import open_store
-    from protxai_ray.store.releases import list_releases, write_release
+    from protxai_ray.store.releases import list_releases
+    from protxai_ray.uniprot.arrow import write_entries
     from protxai_ray.uniprot.collect import collect_entries
 
     source = Path(data_dir) / HELDOUT_FOLD_FILE
@@ -114,7 +116,7 @@ def run_demo(
     st = open_store(store)
     if DEMO_RELEASE not in list_releases(st):
         log(f"[1/4] ingest {source.name} (held-out TMbed fold) into {st.uri} as release {DEMO_RELEASE}")
-        write_release(st, DEMO_RELEASE, collect_entries([str(source)], progress=True), sources=[str(source)])
+        write_entries(st, DEMO_RELEASE, collect_entries([str(source)], progress=True), sources=[str(source)])
     else:
         log(f"[1/4] release {DEMO_RELEASE} already in {st.uri}")
     con = connect(st)
@@ -177,14 +179,24 @@ def run_demo(
         if report_dir
         else (Path(st.base) / "report" if not st.is_s3 else Path("demo_report"))
     )
-    log(f"[4/4] report → {out}")
-    from protxai_ray.models import load_model
+    log(f"[4/4] analyze (faithfulness: top-n vs random residues replaced, model {models['membrane'].name})")
+    from protxai_ray.analyses.run import analyze_run
+    from protxai_ray.report.data import faithfulness
 
+    if faithfulness(con, trained) is None:  # deterministic (seeded): a resumed demo keeps the tables
+        analysis = analyze_run(st, trained, models["membrane"], log=lambda line: log(f"      {line}"))
+        for note in analysis.notes:
+            log(f"      note: {note}")
+        register_views(con, st)
+    else:
+        log("      faithfulness tables already in the store")
+    log(f"      report → {out}")
     result.report = build_report(
         con,
         trained,
         out,
-        adapter=load_model(str(models["membrane"]), device="cpu"),
+        store=st,
+        annotations=list(DEMO_ANNOTATIONS),
         control_run=result.runs["membrane_shuffled"],
         track_annotation="transmembrane",
     )

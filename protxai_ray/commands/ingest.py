@@ -14,7 +14,8 @@ from collections import Counter
 
 from protxai_ray.errors import InvalidSource
 from protxai_ray.store.fs import Store
-from protxai_ray.store.releases import ReleaseSummary, validate_release_name, write_release
+from protxai_ray.store.releases import ReleaseSummary, validate_release_name
+from protxai_ray.uniprot.arrow import write_entries
 
 HELP = "parse UniProt files (XML, flat, JSON, TMbed; .gz ok; local, s3:// or http(s)://) into the store"
 
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidSource(
             ", ".join(args.sources), f"nothing to ingest ({what}, {len(unreadable)} unreadable)"
         )
-    summary = write_release(store, release, collection, sources=list(args.sources))
+    summary = write_entries(store, release, collection, sources=list(args.sources))
     print_summary(collection, summary, store.uri)
     if collection.rejected or unreadable:
         print(

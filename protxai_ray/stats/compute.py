@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 
 from protxai_ray.stats.sql import query
-from protxai_ray.stats.tables import STATS_TABLES
 from protxai_ray.stats.ttest import ttest_greater
 from protxai_ray.stats.wilcoxon import signed_rank_greater
+from protxai_ray.store.schemas import STATS_TABLES
 
 _LEVELS = {"head": "head_track", "residue": "residue_track"}
 
@@ -152,7 +152,7 @@ def run_tests(con: duckdb.DuckDBPyConnection, annotation_types: list[str]) -> No
 
 
 def result_tables(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, pa.Table]:
-    """The five stats tables as Arrow tables with exactly their ``tables.py`` schemas."""
+    """The five stats tables as Arrow tables with exactly their ``store.schemas`` schemas."""
     out: dict[str, pa.Table] = {}
     for name, schema in STATS_TABLES.items():
         table = con.execute(query("enrichment.sql", name), {"run_id": run_id}).to_arrow_table()

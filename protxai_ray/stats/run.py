@@ -2,7 +2,7 @@
 
 Reads only the store views (``proteins``, ``annotations``, ``predictions``, ``residues``, ``heads``,
 ``runs``) and writes ``runs/run_id=ID/stats/<table>/part-0.parquet`` for every table of
-``protxai_ray.stats.tables.STATS_TABLES``, replacing earlier stats of that run.
+``protxai_ray.store.schemas.STATS_TABLES``, replacing earlier stats of that run.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from protxai_ray.errors import RunError, StoreError
 from protxai_ray.stats.compute import build_masks, build_scores, result_tables, run_tests
-from protxai_ray.stats.tables import STATS_TABLES
+from protxai_ray.store.schemas import STATS_TABLES
 
 SIGNIFICANCE = 0.05
 

@@ -1,8 +1,11 @@
 """The store: Parquet tables of releases and runs on a local directory or ``s3://bucket/prefix``.
 
-- ``fs.Store``: one filesystem over local/S3 (atomic writes, retries, exclusive create for locks).
+- ``fs.Store``: a store root and its paths, over a ``backend.Backend`` (local or S3: read, atomic write,
+  list, compare-and-swap, delete); ``s3``: the one S3 URI parser, client factory and retry policy.
+- ``lock.StoreLock``: the one lock (owner host/pid/heartbeat; dead holders taken over).
 - ``parquet.write_parquet_atomic`` / ``read_table``: exact schemas (``schemas``), zstd, schema version.
-- ``releases.write_release`` / ``list_releases`` / ``read_release``: ``releases/release=R`` + ``_release.json``.
+- ``releases.write_release`` / ``list_releases`` / ``read_release``: ``releases/release=R`` + ``_release.json``
+  (rows built by ``protxai_ray.uniprot.arrow``).
 - ``runs.RunManifests``: run manifests (written by the pipeline).
 - ``duck.connect``: DuckDB with every table registered as a view.
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,7 +29,6 @@ from protxai_ray.store.fs import Store
 from protxai_ray.store.lock import StoreLock
 from protxai_ray.store.parquet import read_table, write_parquet_atomic
 from protxai_ray.store.schemas import ANNOTATIONS, PROTEINS, RELEASE_TABLES, SCHEMA_VERSION
-from protxai_ray.uniprot.records import ProteinEntry, RejectedEntry
 
 RELEASE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 MANIFEST_NAME = "_release.json"
@@ -38,12 +37,17 @@ ROWS_PER_FILE = {"proteins": 100_000, "annotations": 1_000_000}
 _UNVERSIONED = -1  # pre-2003 entries carry no entry version: any versioned entry is newer
 
 
-class EntryCollection(Protocol):
-    """What ``write_release`` needs of ``protxai_ray.uniprot.collect.Collection``."""
+@dataclass(frozen=True)
+class ReleaseRows:
+    """What one ingest brings (built by ``protxai_ray.uniprot.arrow.release_rows``): ``proteins`` and
+    ``annotations`` rows (store schemas; one protein row per accession), where each protein was read
+    (``sources[i]`` for row i, for notes), and how many entries were read and rejected."""
 
-    entries: list[ProteinEntry]
-    rejected: list[RejectedEntry]
-    notes: list[str]
+    proteins: pa.Table
+    annotations: pa.Table
+    sources: list[str]
+    entries: int
+    rejected: int = 0
 
 
 @dataclass
@@ -102,45 +106,6 @@ def read_release(store: Store, release: str, table: str) -> pa.Table:
     return read_table(store, release_files(store, release, table), RELEASE_TABLES[table])
 
 
-# ---- entries -> Arrow --------------------------------------------------------------------------------
-
-
-def proteins_table(release: str, entries: Sequence[ProteinEntry]) -> pa.Table:
-    """``proteins`` rows of ``entries`` (in the given order)."""
-    return pa.table(
-        {
-            "release": [release] * len(entries),
-            "accession": [e.accession for e in entries],
-            "entry_name": [e.entry_name for e in entries],
-            "reviewed": [bool(e.reviewed) for e in entries],
-            "entry_version": [e.entry_version for e in entries],
-            "sequence_version": [e.sequence_version for e in entries],
-            "crc64": [e.crc64 for e in entries],
-            "length": [len(e.sequence) for e in entries],
-            "sequence": [e.sequence for e in entries],
-            "organism": [e.organism for e in entries],
-            "ec": [list(e.ec) for e in entries],
-            "go": [list(e.go) for e in entries],
-        },
-        schema=PROTEINS,
-    )
-
-
-def annotations_table(release: str, entries: Iterable[ProteinEntry]) -> pa.Table:
-    """``annotations`` rows of every feature of ``entries``."""
-    rows: dict[str, list] = {name: [] for name in ANNOTATIONS.names}
-    for entry in entries:
-        for feature in entry.features:
-            rows["release"].append(release)
-            rows["accession"].append(entry.accession)
-            rows["feature_type"].append(feature.feature_type)
-            rows["start"].append(feature.start)
-            rows["end"].append(feature.end)
-            rows["description"].append(feature.description)
-            rows["ligand"].append(feature.ligand)
-    return pa.table(rows, schema=ANNOTATIONS)
-
-
 def _sorted(table: pa.Table, keys: Sequence[str]) -> pa.Table:
     return table.sort_by([(key, "ascending") for key in keys]) if table.num_rows else table
 
@@ -153,14 +118,17 @@ ANNOTATION_ORDER = ("accession", "start", "end", "feature_type", "description", 
 
 
 def merge_release(
-    release: str, old_proteins: pa.Table, old_annotations: pa.Table, entries: Sequence[ProteinEntry]
+    release: str, old_proteins: pa.Table, old_annotations: pa.Table, new: ReleaseRows
 ) -> tuple[pa.Table, pa.Table, ReleaseSummary]:
-    """Merge new entries into a release's rows; per accession the highest entry version wins.
+    """Merge an ingest's rows into a release's rows; per accession the higher entry version wins.
 
     On equal versions the stored row stays (idempotent re-ingest); a different CRC64 at the same version
     is reported in the summary's notes. Returns (proteins, annotations, summary), both tables sorted.
     """
-    old_version = dict(
+    accessions = new.proteins.column("accession").to_pylist()
+    if len(set(accessions)) != len(accessions):
+        raise StoreError(f"release {release}: an ingest must bring one row per accession")
+    stored = dict(
         zip(
             old_proteins.column("accession").to_pylist(),
             zip(
@@ -171,37 +139,45 @@ def merge_release(
             strict=True,
         )
     )
+    versions = new.proteins.column("entry_version").to_pylist()
+    crcs = new.proteins.column("crc64").to_pylist()
     summary = ReleaseSummary(release=release, proteins=0, annotations=0)
-    winners: dict[str, ProteinEntry] = {}
-    for entry in entries:
-        current = winners.get(entry.accession)
-        if current is not None and _version(current.entry_version) >= _version(entry.entry_version):
-            continue  # the collection normally dedups already; keep the first of equal versions
-        winners[entry.accession] = entry
-    taking: list[ProteinEntry] = []
-    for accession, entry in winners.items():
-        stored = old_version.get(accession)
-        if stored is None:
+    taking: list[int] = []
+    for i, accession in enumerate(accessions):
+        old = stored.get(accession)
+        if old is None:
             summary.added += 1
-            taking.append(entry)
-        elif _version(entry.entry_version) > _version(stored[0]):
+            taking.append(i)
+        elif _version(versions[i]) > _version(old[0]):
             summary.replaced += 1
-            taking.append(entry)
+            taking.append(i)
         else:
             summary.kept += 1
-            if _version(entry.entry_version) == _version(stored[0]) and entry.crc64 != stored[1]:
+            if _version(versions[i]) == _version(old[0]) and crcs[i] != old[1]:
                 summary.notes.append(
-                    f"{accession}: version {entry.entry_version} already stored with another sequence "
-                    f"(CRC64 {stored[1]} kept, {entry.crc64} from {entry.source or 'input'} ignored)"
+                    f"{accession}: version {versions[i]} already stored with another sequence "
+                    f"(CRC64 {old[1]} kept, {crcs[i]} from {new.sources[i]} ignored)"
                 )
-    replaced = pa.array([e.accession for e in taking], pa.string())
+    replaced = pa.array([accessions[i] for i in taking], pa.string())
     keep_old_p = pc.invert(pc.is_in(old_proteins.column("accession"), value_set=replaced))
     keep_old_a = pc.invert(pc.is_in(old_annotations.column("accession"), value_set=replaced))
-    proteins = pa.concat_tables([old_proteins.filter(keep_old_p), proteins_table(release, taking)])
-    annotations = pa.concat_tables([old_annotations.filter(keep_old_a), annotations_table(release, taking)])
+    take_a = pc.is_in(new.annotations.column("accession"), value_set=replaced)
+    proteins = pa.concat_tables(
+        [old_proteins.filter(keep_old_p), _in_release(new.proteins.take(pa.array(taking, pa.int64())), release, PROTEINS)]
+    )
+    annotations = pa.concat_tables(
+        [old_annotations.filter(keep_old_a), _in_release(new.annotations.filter(take_a), release, ANNOTATIONS)]
+    )
     proteins, annotations = _sorted(proteins, PROTEIN_ORDER), _sorted(annotations, ANNOTATION_ORDER)
     summary.proteins, summary.annotations = proteins.num_rows, annotations.num_rows
     return proteins, annotations, summary
+
+
+def _in_release(table: pa.Table, release: str, schema: pa.Schema) -> pa.Table:
+    """``table`` cast to ``schema`` with its ``release`` column set to ``release``."""
+    table = table.cast(schema)
+    index = schema.get_field_index("release")
+    return table.set_column(index, schema.field("release"), pa.array([release] * table.num_rows, pa.string()))
 
 
 def _version(version: int | None) -> int:
@@ -211,10 +187,9 @@ def _version(version: int | None) -> int:
 # ---- write -----------------------------------------------------------------------------------------------
 
 
-def write_release(
-    store: Store, release: str, collection: EntryCollection, *, sources: Sequence[str] = ()
-) -> ReleaseSummary:
-    """Ingest ``collection`` into ``release`` of ``store`` (merge, new generation, manifest swap).
+def write_release(store: Store, release: str, rows: ReleaseRows, *, sources: Sequence[str] = ()) -> ReleaseSummary:
+    """Store an ingest's ``rows`` (``uniprot.arrow.release_rows``) in ``release`` of ``store`` (merge, new
+    generation, manifest swap).
 
     ``sources`` (the files/URLs read) are recorded in the manifest's ingest history.
     """
@@ -227,7 +202,7 @@ def write_release(
         }
         old_p = read_table(store, old_files["proteins"], PROTEINS)
         old_a = read_table(store, old_files["annotations"], ANNOTATIONS)
-        proteins, annotations, summary = merge_release(release, old_p, old_a, collection.entries)
+        proteins, annotations, summary = merge_release(release, old_p, old_a, rows)
         generation = int((manifest or {}).get("generation", 0)) + 1
         token = f"g{generation:04d}-{uuid.uuid4().hex[:8]}"
         files = _write_generation(store, base, token, {"proteins": proteins, "annotations": annotations})
@@ -238,8 +213,8 @@ def write_release(
             {
                 "time": now,
                 "sources": list(sources),
-                "entries": len(collection.entries),
-                "rejected": len(collection.rejected),
+                "entries": rows.entries,
+                "rejected": rows.rejected,
                 "added": summary.added,
                 "replaced": summary.replaced,
                 "kept": summary.kept,
@@ -256,7 +231,7 @@ def write_release(
                 "feature_types": _feature_counts(annotations),
             },
             "sources": sorted({s for ingest in history for s in ingest["sources"]}),
-            "rejected": len(collection.rejected),
+            "rejected": rows.rejected,
             "ingests": history,
             "written": now,
         }

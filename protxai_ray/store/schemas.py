@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from protxai_ray.uniprot.diff import RELEASE_CHANGES as _release_changes_schema
-
 SCHEMA_VERSION = "1"
 
 PROTEINS = pa.schema(
@@ -105,62 +103,98 @@ def with_version(schema: pa.Schema) -> pa.Schema:
     return schema.with_metadata({b"protxai.schema_version": SCHEMA_VERSION.encode()})
 
 
-# Release diff (issue 8), one row per accession of either release; written by the re-run to
-# ``releases/release=R/changes/*.parquet`` and read by the ``release_changes`` view. The diff owns it.
-RELEASE_CHANGES = _release_changes_schema
+# Release diff (protxai_ray.uniprot.diff), one row per accession of either release; written by the re-run
+# to ``releases/release=R/changes/*.parquet`` and read by the ``release_changes`` view.
+RELEASE_CHANGES = pa.schema(
+    [
+        ("release", pa.string()),
+        ("previous_release", pa.string()),
+        ("accession", pa.string()),
+        ("change", pa.string()),  # primary kind: new, deleted, sequence_changed, label_changed, ...
+        ("crc64_old", pa.string()),  # null for new accessions
+        ("crc64_new", pa.string()),  # null for deleted accessions
+        ("sequence_version_old", pa.int32()),
+        ("sequence_version_new", pa.int32()),
+        ("is_new", pa.bool_()),
+        ("is_deleted", pa.bool_()),
+        ("sequence_changed", pa.bool_()),
+        ("label_changed", pa.bool_()),
+        ("ec_changed", pa.bool_()),
+        ("go_changed", pa.bool_()),
+        ("annotations_changed", pa.bool_()),
+    ]
+)
 
-# Stats tables (docs/method.md "Statistics"), under ``runs/run_id=ID/stats/<table>/*.parquet``. The DuckDB views
-# use these types only while no file exists (empty, typed views); the ``run_id`` column comes from the path
-# when a file lacks it.
-_CLASS_HEAD = [("class", pa.string()), ("annotation", pa.string())]
+
+# Stats tables (docs/method.md "Statistics"), written by ``protxai stats`` to
+# ``runs/run_id=ID/stats/<table>/part-0.parquet``; the DuckDB views use these types while no file exists.
+# The contract columns come first and keep their names; the extra columns say why a cell has no p
+# (``testable``, ``note``), which p-value method scipy's rules picked (``method``: exact, permutation,
+# asymptotic, none), and carry the t-test overlay (``t_statistic``, ``t_p``, ``t_p_adj``), the
+# composition-adjusted test (``r_aa_adjusted`` per protein; ``aa_*`` per cell) and, per head, the seed's
+# overlay mask (``positivity_p_adj``, ``overlay``). ``protein_residue_scores`` is the embedding level of
+# ``protein_head_scores`` (one r per protein).
+_SCORE_COLUMNS = [
+    ("r", pa.float64()),
+    ("rra", pa.float64()),
+    ("relevance_sum", pa.float64()),
+    ("n_annotated", pa.int32()),
+    ("r_aa_adjusted", pa.float64()),
+]
+_TEST_COLUMNS = [
+    ("n", pa.int64()),
+    ("statistic", pa.float64()),
+    ("p", pa.float64()),
+    ("p_adj", pa.float64()),
+    ("significant", pa.bool_()),
+    ("testable", pa.bool_()),
+    ("method", pa.string()),
+    ("note", pa.string()),
+]
+_TTEST_COLUMNS = [("t_statistic", pa.float64()), ("t_p", pa.float64()), ("t_p_adj", pa.float64())]
+_AA_COLUMNS = [  # the Wilcoxon of the composition-adjusted r_aa_adjusted > 0, BH over the same family
+    ("aa_n", pa.int64()),
+    ("aa_statistic", pa.float64()),
+    ("aa_p", pa.float64()),
+    ("aa_p_adj", pa.float64()),
+    ("aa_significant", pa.bool_()),
+]
+_OVERLAY_COLUMNS = [("positivity_p_adj", pa.float64()), ("overlay", pa.bool_())]
+_HEAD = [("layer", pa.int16()), ("head", pa.int16())]
+
+PROTEIN_HEAD_SCORES = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("accession", pa.string()),
+        *_HEAD,
+        ("annotation", pa.string()),
+        *_SCORE_COLUMNS,
+    ]
+)
+PROTEIN_RESIDUE_SCORES = pa.schema(
+    [("run_id", pa.string()), ("accession", pa.string()), ("annotation", pa.string()), *_SCORE_COLUMNS]
+)
+HEAD_ENRICHMENT = pa.schema(
+    [("run_id", pa.string()), ("class", pa.string()), ("annotation", pa.string()), *_HEAD]
+    + _TEST_COLUMNS
+    + _TTEST_COLUMNS
+    + _AA_COLUMNS
+    + _OVERLAY_COLUMNS
+)
+RESIDUE_ENRICHMENT = pa.schema(
+    [("run_id", pa.string()), ("class", pa.string()), ("annotation", pa.string())]
+    + _TEST_COLUMNS
+    + _TTEST_COLUMNS
+    + _AA_COLUMNS
+)
+HEAD_POSITIVITY = pa.schema([("run_id", pa.string()), ("class", pa.string()), *_HEAD] + _TEST_COLUMNS)
+
 STATS_TABLES: dict[str, pa.Schema] = {
-    "protein_head_scores": pa.schema(
-        [
-            ("run_id", pa.string()),
-            ("accession", pa.string()),
-            ("layer", pa.int16()),
-            ("head", pa.int16()),
-            ("annotation", pa.string()),
-            ("r", pa.float64()),
-            ("rra", pa.float64()),
-            ("relevance_sum", pa.float64()),
-        ]
-    ),
-    "head_enrichment": pa.schema(
-        [
-            ("run_id", pa.string()),
-            *_CLASS_HEAD,
-            ("layer", pa.int16()),
-            ("head", pa.int16()),
-            ("n", pa.int64()),
-            ("statistic", pa.float64()),
-            ("p", pa.float64()),
-            ("p_adj", pa.float64()),
-            ("significant", pa.bool_()),
-        ]
-    ),
-    "residue_enrichment": pa.schema(
-        [
-            ("run_id", pa.string()),
-            *_CLASS_HEAD,
-            ("n", pa.int64()),
-            ("statistic", pa.float64()),
-            ("p", pa.float64()),
-            ("p_adj", pa.float64()),
-        ]
-    ),
-    "head_positivity": pa.schema(
-        [
-            ("run_id", pa.string()),
-            ("class", pa.string()),
-            ("layer", pa.int16()),
-            ("head", pa.int16()),
-            ("n", pa.int64()),
-            ("statistic", pa.float64()),
-            ("p", pa.float64()),
-            ("p_adj", pa.float64()),
-        ]
-    ),
+    "protein_head_scores": PROTEIN_HEAD_SCORES,
+    "protein_residue_scores": PROTEIN_RESIDUE_SCORES,
+    "head_enrichment": HEAD_ENRICHMENT,
+    "residue_enrichment": RESIDUE_ENRICHMENT,
+    "head_positivity": HEAD_POSITIVITY,
 }
 
 # One row per run manifest (the ``runs`` view).

@@ -24,29 +24,10 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from protxai_ray.store.schemas import RELEASE_CHANGES
 from protxai_ray.uniprot.records import ProteinEntry
 
 CHANGE_KINDS = ("new", "deleted", "sequence_changed", "label_changed", "annotations_changed", "unchanged")
-
-RELEASE_CHANGES = pa.schema(
-    [
-        ("release", pa.string()),
-        ("previous_release", pa.string()),
-        ("accession", pa.string()),
-        ("change", pa.string()),  # primary kind, one of CHANGE_KINDS
-        ("crc64_old", pa.string()),  # null for new accessions
-        ("crc64_new", pa.string()),  # null for deleted accessions
-        ("sequence_version_old", pa.int32()),
-        ("sequence_version_new", pa.int32()),
-        ("is_new", pa.bool_()),
-        ("is_deleted", pa.bool_()),
-        ("sequence_changed", pa.bool_()),
-        ("label_changed", pa.bool_()),
-        ("ec_changed", pa.bool_()),
-        ("go_changed", pa.bool_()),
-        ("annotations_changed", pa.bool_()),
-    ]
-)
 
 FeatureKey = tuple[str, int, int]  # (feature_type, start, end)
 

@@ -1,6 +1,6 @@
 """``run_validate``: train a tiny classifier on planted-motif proteins, attribute it, run the statistics.
 
-The check runs the real parts end to end on a local store: ``write_release`` (proteins + ``motif``
+The check runs the real parts end to end on a local store: ``write_entries`` (proteins + ``motif``
 annotations) → the pipeline's per-shard attribution (``attribute_shard``, which calls the engine's
 ``attribute_batch``) → shard files + run manifest → ``compute_stats`` (DuckDB) → the numbers below.
 
@@ -157,7 +157,7 @@ def run_validate(
     from protxai_ray.stats import compute_stats
     from protxai_ray.store.duck import connect
     from protxai_ray.store.fs import Store
-    from protxai_ray.store.releases import write_release
+    from protxai_ray.uniprot.arrow import write_entries
     from protxai_ray.uniprot.collect import Collection
 
     config = config or ValidateConfig()
@@ -175,7 +175,7 @@ def run_validate(
         report.seconds["train"] = time.monotonic() - started
 
         started = time.monotonic()
-        write_release(Store(store_uri), RELEASE, Collection(entries=as_entries(test)))
+        write_entries(Store(store_uri), RELEASE, Collection(entries=as_entries(test)))
         log(f"attributing {len(planted)} planted proteins ({config.steps} steps) ...")
         run_id = _attribute(config, store_uri, model_dir, planted)
         report.seconds["attribute"] = time.monotonic() - started

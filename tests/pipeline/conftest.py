@@ -43,14 +43,14 @@ def aws_env(seaweed) -> dict[str, str]:
 def release_store(seaweed, aws_env) -> str:
     """``s3://…/store`` holding release 2024_01 ingested from a real UniProt XML file."""
     from protxai_ray.store.fs import Store
-    from protxai_ray.store.releases import write_release
+    from protxai_ray.uniprot.arrow import write_entries
     from protxai_ray.uniprot.collect import collect_entries
 
     bucket = f"protxai-pipeline-{os.getpid()}"
     seaweed.create_bucket(bucket)
     uri = f"s3://{bucket}/store"
     collection = collect_entries([str(UNIPROT_DATA / "xml" / "entries_01.xml")])
-    write_release(Store(uri), RELEASE, collection)
+    write_entries(Store(uri), RELEASE, collection)
     return uri
 
 

@@ -20,7 +20,7 @@ import pytest
 from protxai_ray.models.random_init import write_random_model
 from protxai_ray.pipeline import RunConfig, run_attribution
 from protxai_ray.store.fs import open_store
-from protxai_ray.store.releases import write_release
+from protxai_ray.uniprot.arrow import write_entries
 from protxai_ray.uniprot.collect import collect_entries
 from tests.conftest import UNIPROT_DATA
 
@@ -118,7 +118,7 @@ def make_mirror(root: Path, keep: set[str]) -> tuple[Path, str, str]:
 
 
 def ingest(store: str, release: str, sources: list[str]) -> None:
-    write_release(open_store(store), release, collect_entries(sources), sources=sources)
+    write_entries(open_store(store), release, collect_entries(sources), sources=sources)
 
 
 def start_local_ray() -> bool:

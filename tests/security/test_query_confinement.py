@@ -16,10 +16,10 @@ import pytest
 
 from protxai_ray.cli import main
 from protxai_ray.stats.saved_queries import saved_queries, saved_query
-from protxai_ray.stats.tables import STATS_TABLES
 from protxai_ray.store.duck import SQLRefused, check_where
 from protxai_ray.store.fs import Store
 from protxai_ray.store.parquet import write_parquet_atomic
+from protxai_ray.store.schemas import STATS_TABLES
 from tests.conftest import UNIPROT_DATA
 from tests.services.seaweed import ACCESS_KEY, SECRET_KEY
 from tests.store.test_duck import write_run

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from protxai_ray.store.fs import Store
-from protxai_ray.store.releases import write_release
+from protxai_ray.uniprot.arrow import write_entries
 from tests.conftest import UNIPROT_DATA
 
 _counter = itertools.count()
@@ -48,5 +48,5 @@ def ingested(seaweed, main_collection, tmp_path_factory) -> IngestedStores:
         for key, value in seaweed.env().items():
             patch.setenv(key, value)
         for uri in (local, s3):
-            write_release(Store(uri), "2024_01", main_collection, sources=main_set_sources())
+            write_entries(Store(uri), "2024_01", main_collection, sources=main_set_sources())
     return IngestedStores(local=local, s3=s3, collection=main_collection)

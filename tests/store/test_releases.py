@@ -17,8 +17,8 @@ from protxai_ray.store.releases import (
     release_files,
     release_lock,
     validate_release_name,
-    write_release,
 )
+from protxai_ray.uniprot.arrow import write_entries
 from protxai_ray.uniprot.records import Feature, ProteinEntry
 
 
@@ -63,7 +63,7 @@ def test_release_names_are_validated() -> None:
 def test_write_then_read_sorted_rows(store: Store) -> None:
     motif = Feature("motif", 2, 4, "RGD")
     site = Feature("active_site", 5, 5)
-    write_release(store, "2024_01", collection(entry("Q2", 3, features=[motif, site]), entry("P1", 1)))
+    write_entries(store, "2024_01", collection(entry("Q2", 3, features=[motif, site]), entry("P1", 1)))
     proteins = read_release(store, "2024_01", "proteins")
     assert proteins.column("accession").to_pylist() == ["P1", "Q2"]
     assert proteins.column("release").to_pylist() == ["2024_01", "2024_01"]
@@ -84,9 +84,9 @@ def test_write_then_read_sorted_rows(store: Store) -> None:
 
 def test_reingest_is_idempotent_and_merge_keeps_highest_version(store: Store) -> None:
     first = collection(entry("P1", 2, features=[Feature("motif", 1, 2)]), entry("P2", 5))
-    write_release(store, "r", first)
+    write_entries(store, "r", first)
     before = (read_release(store, "r", "proteins"), read_release(store, "r", "annotations"))
-    summary = write_release(store, "r", first)
+    summary = write_entries(store, "r", first)
     assert (summary.added, summary.replaced, summary.kept) == (0, 0, 2)
     assert read_release(store, "r", "proteins").equals(before[0])
     assert read_release(store, "r", "annotations").equals(before[1])
@@ -96,7 +96,7 @@ def test_reingest_is_idempotent_and_merge_keeps_highest_version(store: Store) ->
 
     newer = entry("P1", 3, sequence="MKTAYIAKQR", features=[Feature("transmembrane", 2, 9)])
     older = entry("P2", 4, sequence="MMMM")
-    summary = write_release(store, "r", collection(newer, older, entry("P3", None)))
+    summary = write_entries(store, "r", collection(newer, older, entry("P3", None)))
     assert (summary.added, summary.replaced, summary.kept) == (1, 1, 1)
     rows = {r["accession"]: r for r in read_release(store, "r", "proteins").to_pylist()}
     assert sorted(rows) == ["P1", "P2", "P3"]
@@ -109,14 +109,14 @@ def test_reingest_is_idempotent_and_merge_keeps_highest_version(store: Store) ->
 
 def test_same_version_different_sequence_is_noted(tmp_path) -> None:
     store = Store(tmp_path)
-    write_release(store, "r", collection(entry("P1", 2)))
-    summary = write_release(store, "r", collection(entry("P1", 2, sequence="MKKK")))
+    write_entries(store, "r", collection(entry("P1", 2)))
+    summary = write_entries(store, "r", collection(entry("P1", 2, sequence="MKKK")))
     assert summary.kept == 1 and "P1" in summary.notes[0]
     assert read_release(store, "r", "proteins").column("sequence").to_pylist() == ["MKTAYIAK"]
 
 
 def test_failed_ingest_leaves_no_visible_parquet(store: Store, monkeypatch) -> None:
-    write_release(store, "r", collection(entry("P1", 1)))
+    write_entries(store, "r", collection(entry("P1", 1)))
     committed = store.list("releases/release=r")
     real_write = store_releases.write_parquet_atomic
 
@@ -127,9 +127,9 @@ def test_failed_ingest_leaves_no_visible_parquet(store: Store, monkeypatch) -> N
 
     monkeypatch.setattr(store_releases, "write_parquet_atomic", fail_on_annotations)
     with pytest.raises(OSError):
-        write_release(store, "r", collection(entry("P1", 2), entry("P9", 1)))
+        write_entries(store, "r", collection(entry("P1", 2), entry("P9", 1)))
     with pytest.raises(OSError):
-        write_release(store, "new", collection(entry("P1", 2)))
+        write_entries(store, "new", collection(entry("P1", 2)))
     monkeypatch.undo()
     assert store.list("releases/release=r") == committed  # old generation intact, lock released
     assert store.list("releases/release=new") == []
@@ -140,8 +140,8 @@ def test_failed_ingest_leaves_no_visible_parquet(store: Store, monkeypatch) -> N
 def test_concurrent_writer_is_refused_by_the_lock(store: Store) -> None:
     with release_lock(store, "r"):
         with pytest.raises(Locked, match="being written"):
-            write_release(store, "r", collection(entry("P1", 1)))
-    write_release(store, "r", collection(entry("P1", 1)))  # lock released on exit
+            write_entries(store, "r", collection(entry("P1", 1)))
+    write_entries(store, "r", collection(entry("P1", 1)))  # lock released on exit
     assert list_releases(store) == ["r"]
 
 

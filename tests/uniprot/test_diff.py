@@ -6,8 +6,8 @@ import csv
 
 import pytest
 
-from protxai_ray.store.releases import annotations_table, proteins_table
 from protxai_ray.store.schemas import RELEASE_CHANGES as STORE_RELEASE_CHANGES
+from protxai_ray.uniprot.arrow import annotations_table, proteins_table
 from protxai_ray.uniprot.collect import collect_entries
 from protxai_ray.uniprot.diff import (
     CHANGE_KINDS,
