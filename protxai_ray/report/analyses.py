@@ -1,78 +1,14 @@
-"""The seed paper's further analyses: faithfulness by alanine flipping, PCA of per-protein head-relevance
-profiles, and the Jaccard similarity of significant-head sets between a model and its control."""
+"""The seed paper's further analyses that need no model: PCA of per-protein head-relevance profiles, and
+the Jaccard similarity of significant-head sets between a model and its control. (Faithfulness runs the
+model: ``protxai analyze`` computes it into the store, and the report draws its tables.)"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import duckdb
 import numpy as np
-import pandas as pd
-import torch
 from sklearn.decomposition import PCA
 
-from protxai_ray.models.adapter import ModelAdapter
 from protxai_ray.report.data import HEAD_TESTS
-
-FLIP_COUNTS = (1, 2, 4, 8, 16, 32, 64)
-
-
-@dataclass(frozen=True)
-class FlipProtein:
-    """A protein to flip: its sequence, target class and residue relevance ``float[L + 2]``."""
-
-    accession: str
-    sequence: str
-    target: int
-    residues: np.ndarray
-
-
-def _target_logits(adapter: ModelAdapter, sequences: list[str], target: int) -> np.ndarray:
-    input_ids, attention_mask = adapter.encode(sequences)
-    with torch.no_grad():
-        logits = adapter.logits(input_ids.to(adapter.device), attention_mask.to(adapter.device))
-    return logits[:, target].double().cpu().numpy()
-
-
-def _flip(sequence: str, positions: np.ndarray) -> str:
-    residues = list(sequence)
-    for position in positions:
-        residues[int(position) - 1] = "A"
-    return "".join(residues)
-
-
-def alanine_flip_curve(
-    adapter: ModelAdapter, proteins: list[FlipProtein], counts=FLIP_COUNTS, seed: int = 0
-) -> pd.DataFrame:
-    """Mean target-logit drop when the n most relevant residues (positions 1..L) become alanine, against
-    n residues drawn at random (same protein, seeded). Columns: n, drop_top, drop_random, proteins."""
-    rng = np.random.default_rng(seed)
-    drops: dict[int, list[tuple[float, float]]] = {n: [] for n in counts}
-    for protein in proteins:
-        length = len(protein.sequence)
-        relevance = np.asarray(protein.residues[1 : length + 1], dtype=float)
-        ranked = (
-            np.lexsort((np.arange(1, length + 1), -relevance)) + 1
-        )  # most relevant first, ties by position
-        usable = [n for n in counts if n <= length]
-        variants = [protein.sequence]
-        for n in usable:
-            variants.append(_flip(protein.sequence, ranked[:n]))
-            variants.append(_flip(protein.sequence, rng.choice(np.arange(1, length + 1), n, replace=False)))
-        logits = _target_logits(adapter, variants, protein.target)
-        for i, n in enumerate(usable):
-            drops[n].append((logits[0] - logits[1 + 2 * i], logits[0] - logits[2 + 2 * i]))
-    rows = [
-        {
-            "n": n,
-            "drop_top": float(np.mean([d[0] for d in values])),
-            "drop_random": float(np.mean([d[1] for d in values])),
-            "proteins": len(values),
-        }
-        for n, values in drops.items()
-        if values
-    ]
-    return pd.DataFrame(rows, columns=["n", "drop_top", "drop_random", "proteins"])
 
 
 def profile_pca(profiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

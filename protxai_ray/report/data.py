@@ -187,3 +187,171 @@ def integration_accuracy(con: duckdb.DuckDBPyConnection, run_id: str) -> Integra
     errors = np.array([r[0] for r in rows], dtype=np.float64)
     nodes = np.array([r[1] for r in rows], dtype=np.int64)
     return IntegrationAccuracy(errors, nodes, tolerance, steps)
+
+
+# ---- what the report shows first: the run, its significant heads, its cells ----------------------------
+
+# The seed paper's annotation types, then the residue-identity controls that put them in context; the
+# report shows these by default (when the run's stats have them), not every UniProt feature type (`chain`
+# covers whole proteins and says nothing about heads).
+DEFAULT_ANNOTATIONS = (
+    "active_site",
+    "binding_site",
+    "motif",
+    "transmembrane",
+    "tm_hydrophobic",
+    "tm_positive",
+    "hydrophobic",
+    "positive",
+)
+# A class × annotation cell with fewer annotated proteins is not interpreted: its heads are not listed as
+# findings and its heatmaps are not drawn (a one-sided Wilcoxon over n proteins cannot reach p < 0.05 below
+# n = 5, and with 32+ heads under BH needs far more).
+MIN_N = 10
+
+
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the connection has a table or view ``name`` (analysis tables exist only once written)."""
+    return (
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?",
+            [name],
+        ).fetchone()[0]
+        > 0
+    )
+
+
+def faithfulness(con: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame | None:
+    """The run's ``faithfulness`` table written by ``protxai analyze`` (None when it was not run)."""
+    if not has_table(con, "faithfulness"):
+        return None
+    table = con.execute("SELECT * FROM faithfulness WHERE run_id = $r ORDER BY n", {"r": run_id}).df()
+    return None if table.empty else table
+
+
+def report_annotations(
+    con: duckdb.DuckDBPyConnection, run_id: str, requested: list[str] | None = None
+) -> list[str]:
+    """The annotation types the report shows: ``requested`` (in that order) or the defaults the run's
+    stats have; when the stats have none of the defaults, every tested type but ``chain``."""
+    tested = [
+        row[0]
+        for row in con.execute(
+            "SELECT DISTINCT annotation FROM head_enrichment WHERE run_id = $r ORDER BY 1", {"r": run_id}
+        ).fetchall()
+    ]
+    if requested:
+        return [a for a in requested if a in tested]
+    defaults = [a for a in DEFAULT_ANNOTATIONS if a in tested]
+    return defaults or [a for a in tested if a != "chain"]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the report's header says about a run (from the ``runs`` view, ``predictions`` and, when the
+    store is at hand, the run manifest)."""
+
+    run_id: str
+    release: str | None
+    target: str | None
+    model: str  # directory name (type, layers × heads), or the weights' sha256 prefix
+    model_sha256: str | None
+    steps: str | None
+    tolerance: float | None
+    method: str  # quadrature, derivative, precision
+    proteins: int
+    classes: list[tuple[str, int]]  # (class, proteins), most first
+    within_tolerance: int | None  # proteins whose head error is within the tolerance (None: not estimated)
+    started: str | None
+    finished: str | None
+
+
+def run_info(
+    con: duckdb.DuckDBPyConnection, run_id: str, layers: int, heads: int, manifest: dict | None = None
+) -> RunInfo:
+    row = con.execute(
+        """SELECT release, target, model_sha256, steps, tolerance, method, derivative, precision, proteins,
+                  started, finished FROM runs WHERE run_id = $r""",
+        {"r": run_id},
+    ).fetchone()
+    release, target, sha, steps, tolerance, method, derivative, precision, proteins, started, finished = row
+    model = (manifest or {}).get("model") if isinstance((manifest or {}).get("model"), dict) else {}
+    name = str(model.get("path") or "").rstrip("/").split("/")[-1] or (f"sha256 {sha[:12]}" if sha else "?")
+    kind = f"{model['model_type']}, " if model.get("model_type") else ""
+    classes = [
+        (str(c), int(k))
+        for c, k in con.execute(
+            "SELECT target_name, count(*) FROM predictions WHERE run_id = $r GROUP BY 1 ORDER BY 2 DESC, 1",
+            {"r": run_id},
+        ).fetchall()
+    ]
+    accuracy = integration_accuracy(con, run_id)
+    within = None
+    if accuracy.tolerance is not None and accuracy.errors.size:
+        within = int((accuracy.errors <= accuracy.tolerance).sum())
+    return RunInfo(
+        run_id=run_id,
+        release=release,
+        target=target,
+        model=f"{name} ({kind}{layers} layers × {heads} heads)",
+        model_sha256=sha,
+        steps=steps,
+        tolerance=tolerance,
+        method=", ".join(str(v) for v in (method, derivative, precision) if v) or "not recorded",
+        proteins=int(proteins or sum(k for _, k in classes)),
+        classes=classes,
+        within_tolerance=within,
+        started=started,
+        finished=finished,
+    )
+
+
+FINDINGS_SQL = """
+SELECT e.annotation, e.class, e.layer, e.head, e.n, e.p_adj, e.aa_p_adj, e.aa_significant, e.overlay,
+       median(s.r) AS median_r, median(s.rra) AS median_rra
+FROM head_enrichment e
+JOIN predictions p ON p.run_id = e.run_id AND p.target_name = e.class
+JOIN protein_head_scores s ON s.run_id = e.run_id AND s.accession = p.accession
+     AND s.annotation = e.annotation AND s.layer = e.layer AND s.head = e.head
+WHERE e.run_id = $run_id AND e.significant
+GROUP BY ALL
+"""
+
+CELLS_SQL = """
+SELECT annotation, class, max(n) AS n, count(*) FILTER (WHERE testable) AS tested,
+       count(*) FILTER (WHERE significant) AS r, count(*) FILTER (WHERE aa_significant) AS aa,
+       count(*) FILTER (WHERE overlay) AS overlay
+FROM head_enrichment WHERE run_id = $run_id GROUP BY ALL
+"""
+
+
+@dataclass(frozen=True)
+class Findings:
+    """The significant heads worth listing, and what was left out of the list and why."""
+
+    heads: pd.DataFrame  # FINDINGS_SQL columns, sorted: annotation (shown order), class, p_adj, −median r
+    not_positive: int  # significant (BH) heads whose median r ≤ 0 (not enrichment)
+    small_n: int  # significant heads of cells with n < MIN_N
+    cells: pd.DataFrame  # CELLS_SQL per class × annotation, with ``status``
+
+
+def findings(con: duckdb.DuckDBPyConnection, run_id: str, annotations: list[str]) -> Findings:
+    """Significant heads (Wilcoxon of r, BH) of the shown annotations with n ≥ MIN_N and median r > 0."""
+    order = {a: i for i, a in enumerate(annotations)}
+    heads = con.execute(FINDINGS_SQL, {"run_id": run_id}).df()
+    heads = heads[heads["annotation"].isin(annotations)]
+    small = heads["n"] < MIN_N
+    not_positive = ~small & ~(heads["median_r"] > 0)
+    listed = heads[~small & ~not_positive].assign(_order=lambda t: t["annotation"].map(order))
+    listed = listed.sort_values(
+        ["_order", "class", "p_adj", "median_r", "layer", "head"],
+        ascending=[True, True, True, False, True, True],
+    ).drop(columns="_order")
+    cells = con.execute(CELLS_SQL, {"run_id": run_id}).df()
+    cells = cells[cells["annotation"].isin(annotations)].assign(_order=lambda t: t["annotation"].map(order))
+    cells = cells.sort_values(["_order", "class"]).drop(columns="_order").reset_index(drop=True)
+    cells["status"] = [
+        "no annotated proteins" if n == 0 else (f"n < {MIN_N}: not interpreted" if n < MIN_N else "shown")
+        for n in cells["n"].fillna(0).astype(int)
+    ]
+    return Findings(listed.reset_index(drop=True), int(not_positive.sum()), int(small.sum()), cells)
