@@ -79,9 +79,12 @@ def with_feature_types(proteins: pa.Table, annotations: pa.Table) -> pa.Table:
 def filter_proteins(
     table: pa.Table, where: str | None = None, accessions: tuple[str, ...] | None = None
 ) -> pa.Table:
-    """Proteins matching a DuckDB SQL condition on ``proteins`` and/or in an accession list."""
+    """Proteins matching a DuckDB SQL condition on ``proteins`` and/or in an accession list (an empty
+    list selects no protein; None selects every protein)."""
     if accessions is not None:
-        table = table.filter(pc.is_in(table["accession"], value_set=pa.array(sorted(set(accessions)))))
+        # typed: an empty list (a re-run with nothing to re-attribute) must select nothing, not fail
+        wanted = pa.array(sorted(set(accessions)), pa.string())
+        table = table.filter(pc.is_in(table["accession"], value_set=wanted))
     if where:
         import duckdb
 

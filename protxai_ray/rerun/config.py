@@ -31,9 +31,24 @@ class RerunConfig:
     progress: bool = True
 
 
+REASON_WORDS = {
+    "new": "new",
+    "sequence_changed": "sequence changed",
+    "label_changed": "this model's label changed",
+    "newly_selected": "newly selected",
+    "model_changed": "model weights changed",
+}
+
+
 @dataclass
 class RerunResult:
-    """``status``: ``up_to_date`` (nothing done), ``new_release`` (check only) or ``done``."""
+    """``status``: ``up_to_date`` (nothing done), ``new_release`` (check only) or ``done``.
+
+    ``counts``: re-attributed proteins per reason (``cache.REASONS``: new, sequence_changed,
+    label_changed = the class this model attributes changed, newly_selected, model_changed);
+    ``release_changes``: the release's own diff counts against the parent's release (every protein of the
+    release, any EC/GO edit counted as ``label_changed``), kept for reference.
+    """
 
     status: str
     release: str
@@ -41,17 +56,42 @@ class RerunResult:
     parent_run: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
     reattributed: list[str] = field(default_factory=list)  # accessions sent to the pipeline
-    reused: int = 0  # proteins whose rows were copied from the parent run
+    reused: int = 0  # proteins whose rows (predictions or failure) were copied from the parent run
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase (also in the manifest)
+    selection: str = ""  # the parent's selection, inherited ("all proteins", "--where '...'")
+    proteins: int = 0  # proteins the new run holds (reattributed + reused)
+    release_changes: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)  # parent's proteins left out: deleted, deselected
+    failures: int = 0  # proteins of the new run recorded as failures
+    new_failures: int = 0  # ... of them re-attributed now (the rest were kept from the parent run)
+    failure_examples: list[str] = field(default_factory=list)  # "ACCESSION: reason", new ones first
 
     def message(self) -> str:
         if self.status == "up_to_date":
             return f"up to date: release {self.release} already has run {self.run_id}; nothing to do"
         if self.status == "new_release":
             return f"new release {self.release}: a re-run of {self.parent_run} is needed"
-        return (
-            f"release {self.release}: re-attributed {len(self.reattributed)} proteins, reused {self.reused} "
-            f"from run {self.parent_run} in {self.seconds:.1f} s"
-        )
+        why = ", ".join(f"{REASON_WORDS.get(k, k)} {v}" for k, v in self.counts.items() if v)
+        lines = [
+            f"release {self.release}: {self.proteins} proteins selected as in run {self.parent_run} "
+            f"({self.selection or 'all proteins'}); re-attributed {len(self.reattributed)}"
+            f"{f' ({why})' if why else ''}, reused {self.reused} from run {self.parent_run} "
+            f"in {self.seconds:.1f} s"
+        ]
+        if any(self.dropped.values()):
+            lines.append(
+                f"left out {sum(self.dropped.values())} protein(s) of run {self.parent_run}: "
+                f"{self.dropped.get('deleted', 0)} deleted from the release, "
+                f"{self.dropped.get('deselected', 0)} no longer matching its selection"
+            )
+        if self.failures:
+            first = "; ".join(self.failure_examples)
+            lines.append(
+                f"failures: {self.failures} ({self.new_failures} new, {self.failures - self.new_failures} "
+                f"kept from run {self.parent_run}){f'; first: {first}' if first else ''}"
+            )
+        else:
+            lines.append("failures: 0")
+        return "\n".join(lines)

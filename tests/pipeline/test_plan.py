@@ -68,3 +68,15 @@ def test_release_read_from_store(release_store):
     assert types == {a: sorted(expected.get(a, ())) for a in types}
     with pytest.raises(RunError, match="has no release 1999_01.*2024_01"):
         read_release_proteins(Store(release_store), "1999_01")
+
+
+def test_empty_accession_list_selects_nothing():
+    """A re-run whose release needs nothing re-attributed plans with ``accessions=()``: no protein, no
+    shard (it used to raise ArrowTypeError: string vs null)."""
+    table = _proteins(10)
+    for where in (None, "length < 20"):
+        empty = filter_proteins(table, where, accessions=())
+        assert empty.num_rows == 0 and empty.column_names == table.column_names
+        plan = make_plan(empty, 5)
+        assert plan.shard_ids == [] and plan.total_proteins == 0
+    assert filter_proteins(table, accessions=None).num_rows == 10

@@ -12,7 +12,9 @@ KEY = RunKey(model_sha256="ab" * 32, target="label", method='{"steps": 4}')
 LABELS = {"EC3": 1, "GO:0016020": 2}
 
 
-def resolve(ec: list[str], go: list[str]) -> int | None:
+def resolve(ec: list[str], go: list[str], feature_types: list[str]) -> int | None:
+    if "transmembrane" in feature_types:
+        go = [*go, "GO:0016020"]
     for term in [*(f"EC{e.split('.')[0]}" for e in ec), *go]:
         if term in LABELS:
             return LABELS[term]
@@ -60,6 +62,47 @@ def test_label_target_recomputes_sequence_and_class_changes_only():
     assert plan.reuse == {"P1": "P1", "P5": "P4"}
     assert plan.reuse_failures == {"LONG1": "LONG1"}
     assert plan.attribute == ["LONG2", "P2", "P3", "P6"]
+    # P1's GO edit is an EC/GO change of the release but not of this model's label: not counted
+    assert plan.reasons == {
+        "LONG2": "label_changed",
+        "P2": "label_changed",
+        "P3": "sequence_changed",
+        "P6": "new",
+    }
+    assert plan.reason_counts() == {
+        "new": 1,
+        "sequence_changed": 1,
+        "label_changed": 2,
+        "newly_selected": 0,
+        "model_changed": 0,
+    }
+
+
+def test_feature_types_decide_the_label_and_unheld_proteins_are_newly_selected():
+    """A transmembrane region gained (no EC/GO edit at all) moves P3 to the membrane class; P7, in the
+    parent's release with the same sequence but not held by the parent run (its selection did not
+    match then), is newly selected; Q1, same sequence as a held protein but new, reuses its rows."""
+    previous = pa.table(
+        {
+            "accession": ["P3", "P7"],
+            "crc64": ["C3", "C7"],
+            "ec": [[], []],
+            "go": [[], []],
+            "feature_types": [[], ["transmembrane"]],
+        }
+    )
+    new = pa.table(
+        {
+            "accession": ["P3", "P7", "Q1"],
+            "crc64": ["C3", "C7", "C3"],
+            "ec": [[], [], []],
+            "go": [[], [], []],
+            "feature_types": [["transmembrane"], ["transmembrane"], []],
+        }
+    )
+    plan = plan_reuse(KEY, KEY, new, PARENT_PREDICTIONS, PARENT_FAILURES, previous, resolve)
+    assert plan.reuse == {"Q1": "P3"}
+    assert plan.reasons == {"P3": "label_changed", "P7": "newly_selected"}
 
 
 def test_argmax_target_ignores_label_changes():
@@ -78,6 +121,7 @@ def test_changed_weights_or_method_mean_no_hits():
         plan = plan_reuse(KEY, current, NEW, PARENT_PREDICTIONS, PARENT_FAILURES, PREVIOUS, resolve)
         assert plan.reuse == {} and plan.reuse_failures == {}
         assert plan.attribute == sorted(NEW["accession"].to_pylist())
+        assert set(plan.reasons.values()) == {"model_changed"} and len(plan.reasons) == len(plan.attribute)
 
 
 def test_remap_copies_rows_under_new_run_and_accession():
