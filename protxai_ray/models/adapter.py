@@ -39,6 +39,7 @@ class ModelAdapter(ABC):
     model: nn.Module  # in eval mode, on ``device``
     label_names: list[str]  # class index -> name (from config.id2label)
     weights_sha256: str  # sha256 over the model's safetensors files (sorted by name)
+    identity_sha256: str  # weights + config.json + label names + vocabulary (registry.model_identity_sha256)
     path: str  # the model directory
 
     @property

@@ -11,17 +11,32 @@ Accepted letters: the 20 standard amino acids, ``X``, and the rare/ambiguous ``U
 first. Anything else (digits, ``*``, ``-``, whitespace, an empty string) raises ``InvalidSequence``.
 A residue letter absent from a model's vocabulary (e.g. ``X`` in a 25-token antibody vocabulary) becomes
 that model's unknown token, which is what its own tokenizer would do.
+
+Vocabulary of a model directory (``directory_vocab``): the one the directory carries, in this order —
+``tokenizer.json`` (what ``save_pretrained`` of a transformers-5 tokenizer writes: WordPiece/WordLevel/BPE
+``model.vocab`` dict or Unigram ``model.vocab`` list, plus ``added_tokens``), ``vocab.txt`` (one token per
+line), a SentencePiece ``spiece.model`` (T5; parsed here, the ``sentencepiece`` package is not needed),
+else the architecture's built-in alphabet where it has one. When several files are present they must
+agree on every token they share. ``bind_vocab`` then checks the vocabulary against the residue alphabet:
+the special tokens exist, every standard amino acid has its own token (else the directory is refused: its
+residues would be read as unknown), every id used is a row of the embedding, and — where the directory
+ships a ``tokenizer.json`` — that tokenizer really encodes each residue letter to the id we use (a
+lower-casing normalizer maps every residue to ``[UNK]``; such a directory is refused, as is a
+``tokenizer_config.json`` with ``do_lower_case: true`` over an upper-case vocabulary).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from protxai_ray.errors import InvalidSequence
+from protxai_ray.errors import InvalidSequence, ModelLoadError
 from protxai_ray.models.adapter import HeadHookPoint, ModelAdapter
 
 STANDARD_RESIDUES = frozenset("ACDEFGHIKLMNPQRSTVWY")
@@ -56,13 +71,190 @@ def self_attention_hook_points(layers) -> list[HeadHookPoint]:
     ]
 
 
+TOKENIZER_JSON = "tokenizer.json"
+VOCAB_TXT = "vocab.txt"
+SENTENCEPIECE_MODEL = "spiece.model"
+TOKENIZER_CONFIG = "tokenizer_config.json"
+
+
 def read_vocab_file(path: str) -> dict[str, int]:
     """A one-token-per-line vocabulary (BERT ``vocab.txt`` style) as token -> id."""
     with open(path, encoding="utf-8") as handle:
         tokens = [line.rstrip("\n") for line in handle]
     while tokens and tokens[-1] == "":
         tokens.pop()
-    return {token: index for index, token in enumerate(tokens)}
+    vocab: dict[str, int] = {}
+    for index, token in enumerate(tokens):
+        vocab.setdefault(token, index)  # a duplicated line keeps its first id, as BertTokenizer does
+    return vocab
+
+
+def read_tokenizer_json(path: str) -> dict[str, int]:
+    """token -> id of a ``tokenizers`` ``tokenizer.json``: ``model.vocab`` (a dict for WordPiece, WordLevel
+    and BPE; a ``[piece, score]`` list for Unigram, id = index) plus ``added_tokens``. ``ValueError`` when
+    the file has no readable vocabulary."""
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    model = data.get("model") if isinstance(data, dict) else None
+    raw = model.get("vocab") if isinstance(model, dict) else None
+    if isinstance(raw, dict):
+        vocab = {str(token): int(index) for token, index in raw.items()}
+    elif isinstance(raw, list):
+        vocab = {}
+        for index, entry in enumerate(raw):
+            token = entry[0] if isinstance(entry, (list, tuple)) else entry
+            vocab.setdefault(str(token), index)
+    else:
+        raise ValueError(f"no model.vocab in a {(model or {}).get('type', 'model')!s} tokenizer")
+    for added in data.get("added_tokens") or []:
+        vocab[str(added["content"])] = int(added["id"])
+    return vocab
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(data):
+            raise ValueError("truncated varint")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
+def _protobuf_fields(data: bytes):
+    """(field number, wire type, value) of a protobuf message: int for varints, bytes otherwise."""
+    pos = 0
+    while pos < len(data):
+        key, pos = _varint(data, pos)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(data, pos)
+        elif wire == 1 or wire == 5:
+            size = 8 if wire == 1 else 4
+            value, pos = data[pos : pos + size], pos + size
+        elif wire == 2:
+            length, pos = _varint(data, pos)
+            value, pos = data[pos : pos + length], pos + length
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        if pos > len(data):
+            raise ValueError("truncated protobuf message")
+        yield field, wire, value
+
+
+def read_sentencepiece_model(path: str) -> dict[str, int]:
+    """piece -> id of a SentencePiece ``ModelProto`` (``spiece.model``): field 1 repeats the pieces in id
+    order, each a message whose field 1 is the piece string. Read without the ``sentencepiece`` package."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    vocab: dict[str, int] = {}
+    index = 0
+    for field, wire, value in _protobuf_fields(data):
+        if field != 1 or wire != 2:
+            continue
+        piece = next((v for f, w, v in _protobuf_fields(value) if f == 1 and w == 2), None)
+        if piece is None:
+            raise ValueError(f"piece {index} has no text")
+        vocab.setdefault(piece.decode("utf-8"), index)
+        index += 1
+    if not vocab:
+        raise ValueError("no pieces")
+    return vocab
+
+
+@dataclass(frozen=True)
+class DirectoryVocab:
+    """A model directory's token -> id table and where it came from (a file name, or ``built-in …``)."""
+
+    tokens: dict[str, int]
+    source: str
+
+
+def directory_vocab(
+    path: str, *, sentencepiece: bool = False, builtin: Sequence[str] | None = None, builtin_name: str = ""
+) -> DirectoryVocab:
+    """The vocabulary ``path`` carries (``tokenizer.json``, ``vocab.txt``, ``spiece.model`` when
+    ``sentencepiece``), else the built-in token list; ``ModelLoadError`` (one line) when a file is unreadable,
+    when the files disagree, or when there is none and no built-in."""
+    readers: list[tuple[str, Callable[[str], dict[str, int]]]] = [
+        (TOKENIZER_JSON, read_tokenizer_json),
+        (VOCAB_TXT, read_vocab_file),
+    ]
+    if sentencepiece:
+        readers.append((SENTENCEPIECE_MODEL, read_sentencepiece_model))
+    found: list[DirectoryVocab] = []
+    for name, reader in readers:
+        file = os.path.join(path, name)
+        if not os.path.isfile(file):
+            continue
+        try:
+            tokens = reader(file)
+        except (OSError, ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as exc:
+            raise ModelLoadError(f"{path}: {name} is not a readable tokenizer vocabulary: {exc}") from exc
+        if not tokens:
+            raise ModelLoadError(f"{path}: {name} is empty")
+        found.append(DirectoryVocab(tokens, name))
+    if not found:
+        if builtin is None:
+            names = ", ".join(name for name, _ in readers)
+            raise ModelLoadError(f"{path}: no tokenizer vocabulary ({names}) in the model directory")
+        return DirectoryVocab(
+            {token: index for index, token in enumerate(builtin)}, f"built-in {builtin_name}"
+        )
+    primary = found[0]
+    for other in found[1:]:
+        clashes = [t for t, i in primary.tokens.items() if t in other.tokens and other.tokens[t] != i]
+        if clashes:
+            token = clashes[0]
+            raise ModelLoadError(
+                f"{path}: {primary.source} and {other.source} disagree on {len(clashes)} token ids "
+                f"(e.g. {token!r}: {primary.tokens[token]} vs {other.tokens[token]}); remove the stale file"
+            )
+    return primary
+
+
+def _lower_cases(path: str) -> bool:
+    """Whether the directory's ``tokenizer_config.json`` asks transformers to lower-case the input."""
+    file = os.path.join(path, TOKENIZER_CONFIG)
+    if not os.path.isfile(file):
+        return False
+    try:
+        with open(file, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: {TOKENIZER_CONFIG} is not readable JSON: {exc}") from exc
+    return isinstance(config, dict) and config.get("do_lower_case") is True
+
+
+def check_tokenizer_json(path: str, residue_ids: dict[str, int], unk_id: int, unk_token: str) -> None:
+    """Refuse a directory whose own ``tokenizer.json`` does not encode each residue letter to our id."""
+    file = os.path.join(path, TOKENIZER_JSON)
+    if not os.path.isfile(file):
+        return
+    from tokenizers import Tokenizer
+
+    try:
+        tokenizer = Tokenizer.from_file(file)
+    except Exception as exc:  # the Rust parser raises its own Exception subclass
+        raise ModelLoadError(f"{path}: {TOKENIZER_JSON} cannot be loaded by tokenizers: {exc}") from exc
+    for letter, expected in sorted(residue_ids.items()):
+        ids = tokenizer.encode(letter, add_special_tokens=False).ids
+        if ids == [expected]:
+            continue
+        if ids == [unk_id]:
+            raise ModelLoadError(
+                f"{path}: {TOKENIZER_JSON} encodes residue {letter!r} as {unk_token} (id {unk_id}), not as its "
+                f"vocabulary token (id {expected}): the tokenizer lower-cases or otherwise rewrites residues; "
+                "re-save it with do_lower_case=False"
+            )
+        raise ModelLoadError(
+            f"{path}: {TOKENIZER_JSON} encodes residue {letter!r} as ids {ids}, its vocabulary says {expected}"
+        )
 
 
 class ResidueVocabAdapter(ModelAdapter):
@@ -81,12 +273,71 @@ class ResidueVocabAdapter(ModelAdapter):
     baseline_fill_id: int
     _max_residues: int
 
+    vocab: dict[str, int]
+    vocab_source: str
+
     def _attach(self, model, path: str, weights_sha256: str) -> None:
         """Bind the loaded model and take the class names from its config (``id2label``)."""
         self.model = model
         self.path = path
         self.weights_sha256 = weights_sha256
         self.label_names = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
+
+    def bind_vocab(
+        self,
+        vocab: DirectoryVocab,
+        *,
+        start: str,
+        end: str,
+        pad: str,
+        unk: str,
+        fill: str,
+        residue_of: Callable[[str], str | None],
+        vocab_size: int,
+        extra_specials: Sequence[str] = (),
+    ) -> None:
+        """Set the token ids from ``vocab`` after checking it against the residue alphabet (module docstring).
+
+        ``residue_of(token)`` is the residue letter a token stands for (``None`` for other tokens); when
+        several tokens stand for one letter the first in id order wins. Raises ``ModelLoadError``.
+        """
+        path, source, tokens = self.path, vocab.source, vocab.tokens
+        for special in dict.fromkeys((start, end, pad, unk, fill, *extra_specials)):
+            if special not in tokens:
+                raise ModelLoadError(f"{path}: {source} lacks the special token {special}")
+        residue_ids: dict[str, int] = {}
+        for token, index in sorted(tokens.items(), key=lambda item: item[1]):
+            letter = residue_of(token)
+            if letter is not None and len(letter) == 1 and letter.isalpha() and letter.isupper():
+                residue_ids.setdefault(letter, index)
+        missing = sorted(STANDARD_RESIDUES - residue_ids.keys())
+        if missing:
+            raise ModelLoadError(
+                f"{path}: {source} has no token for the residues {' '.join(missing)} (they would all be read as "
+                f"{unk}); not a per-residue protein vocabulary"
+            )
+        used = {**residue_ids, **{t: tokens[t] for t in (start, end, pad, unk, fill)}}
+        too_big = sorted((i, t) for t, i in used.items() if not 0 <= i < vocab_size)
+        if too_big:
+            index, token = too_big[0]
+            raise ModelLoadError(
+                f"{path}: {source} gives {token!r} id {index}, outside the model's vocab_size {vocab_size}"
+            )
+        unk_id = tokens[unk]
+        check_tokenizer_json(path, residue_ids, unk_id, unk)
+        if _lower_cases(path):
+            raise ModelLoadError(
+                f"{path}: {TOKENIZER_CONFIG} sets do_lower_case=true, so transformers would read every residue "
+                f"as {unk}; set it to false"
+            )
+        self.vocab = dict(tokens)
+        self.vocab_source = source
+        self.residue_ids = residue_ids
+        self.unk_id = unk_id
+        self.start_id = tokens[start]
+        self.end_id = tokens[end]
+        self.pad_id = tokens[pad]
+        self.baseline_fill_id = tokens[fill]
 
     @property
     def max_residues(self) -> int:

@@ -2,7 +2,8 @@
 
 Vocabulary: the ESM-2 alphabet (fair-esm ``Alphabet`` for ESM-1b/ESM-2, same order as the hub's
 ``vocab.txt``): ``<cls>``=0 ``<pad>``=1 ``<eos>``=2 ``<unk>``=3, ``L A G V S E R T I D P K Q N F Y M H W C X
-B U Z O . -`` = 4..30, ``<null_1>``=31, ``<mask>``=32. A directory's own ``vocab.txt`` is used when present.
+B U Z O . -`` = 4..30, ``<null_1>``=31, ``<mask>``=32. A directory's own ``tokenizer.json`` or ``vocab.txt``
+is used when present (``base.directory_vocab``).
 Rare residues U Z O B are mapped to X like for every architecture here (ESM's own tokenizer would keep
 them; they are vanishingly rare in UniProt and X keeps one convention across models).
 
@@ -29,15 +30,13 @@ returns ``(attn_output[B, T, H*Dh], attn_weights)`` before ``attention.output.de
 
 from __future__ import annotations
 
-import os
-
 import torch
 from torch import nn
 from transformers import EsmConfig, EsmForSequenceClassification
 
 from protxai_ray.errors import ModelLoadError
 from protxai_ray.models.adapter import HeadHookPoint
-from protxai_ray.models.base import ResidueVocabAdapter, read_vocab_file, self_attention_hook_points
+from protxai_ray.models.base import ResidueVocabAdapter, directory_vocab, self_attention_hook_points
 
 VOCAB_FILE = "vocab.txt"
 ESM2_TOKENS = [
@@ -53,29 +52,21 @@ class EsmAdapter(ResidueVocabAdapter):
     def __init__(self, model: EsmForSequenceClassification, path: str, weights_sha256: str) -> None:
         self._attach(model, path, weights_sha256)
         config = model.config
-        vocab_path = os.path.join(path, VOCAB_FILE)
-        if os.path.isfile(vocab_path):
-            vocab = read_vocab_file(vocab_path)
-        else:
-            vocab = {token: index for index, token in enumerate(ESM2_TOKENS)}
-        for special in ("<cls>", "<pad>", "<eos>", "<unk>", "<mask>"):
-            if special not in vocab:
-                raise ModelLoadError(f"{path}: ESM vocabulary lacks the special token {special}")
-        if len(vocab) > config.vocab_size:
+        vocab = directory_vocab(path, builtin=ESM2_TOKENS, builtin_name="ESM-2 alphabet")
+        self.bind_vocab(
+            vocab,
+            start="<cls>",
+            end="<eos>",
+            pad="<pad>",
+            unk="<unk>",
+            fill="<mask>",
+            residue_of=lambda token: token,
+            vocab_size=config.vocab_size,
+        )
+        if self.pad_id != config.pad_token_id:
             raise ModelLoadError(
-                f"{path}: vocabulary has {len(vocab)} tokens but the model's vocab_size is {config.vocab_size}"
+                f"{path}: <pad> is {self.pad_id} in {vocab.source}, {config.pad_token_id} in config.json"
             )
-        if vocab["<pad>"] != config.pad_token_id:
-            raise ModelLoadError(
-                f"{path}: <pad> is {vocab['<pad>']} in the vocabulary, {config.pad_token_id} in config"
-            )
-        self.vocab = vocab
-        self.residue_ids = {t: i for t, i in vocab.items() if len(t) == 1 and t.isalpha() and t.isupper()}
-        self.unk_id = vocab["<unk>"]
-        self.start_id = vocab["<cls>"]
-        self.end_id = vocab["<eos>"]
-        self.pad_id = vocab["<pad>"]
-        self.baseline_fill_id = vocab["<mask>"]
         self.token_dropout = bool(config.token_dropout)
         max_positions = int(config.max_position_embeddings)
         if config.position_embedding_type == "absolute":

@@ -7,9 +7,10 @@ decoder), while ProtT5 classifiers are the encoder plus a pooled head. ``T5Encod
 Directory format: ``config.json`` is a ``T5Config`` (``model_type: "t5"``) with
 ``architectures: ["T5EncoderClassifier"]``, ``id2label``/``label2id``, ``n_positions`` and
 ``max_residues``; weights ``model.safetensors`` with keys ``transformer.shared.weight``,
-``transformer.encoder.block.N...``, ``classifier.weight``/``classifier.bias``; ``vocab.txt`` one token per
-line (``<pad> </s> <unk> ▁A ▁L ...``, ProtT5's sentencepiece ids; the built-in ProtT5 table is used when
-it is absent). A T5 directory whose ``architectures`` is not ``T5EncoderClassifier`` is refused.
+``transformer.encoder.block.N...``, ``classifier.weight``/``classifier.bias``; the vocabulary as a
+transformers-5 ``tokenizer.json`` (Unigram), ``vocab.txt`` one token per line (``<pad> </s> <unk> ▁A ▁L ...``,
+ProtT5's sentencepiece ids) or a SentencePiece ``spiece.model``; the built-in ProtT5 table is used when
+none is present. Residues are the ``▁A`` pieces (what space-separated residues encode to). A T5 directory whose ``architectures`` is not ``T5EncoderClassifier`` is refused.
 
 Positions. ProtT5 feeds residues + ``</s>`` and has no start token, but the engine's contract is
 T = L + 2 tokens with position 0 = start and L + 1 = end. We therefore **prepend ``<pad>`` (id 0, T5's
@@ -24,8 +25,6 @@ output (T5 has no position embeddings or embedding LayerNorm). Head context: the
 
 from __future__ import annotations
 
-import os
-
 import torch
 from torch import nn
 from transformers import T5Config, T5EncoderModel
@@ -34,7 +33,7 @@ from transformers.models.t5.modeling_t5 import T5PreTrainedModel
 
 from protxai_ray.errors import ModelLoadError
 from protxai_ray.models.adapter import HeadHookPoint
-from protxai_ray.models.base import ResidueVocabAdapter, mean_pool_classify, read_vocab_file
+from protxai_ray.models.base import ResidueVocabAdapter, directory_vocab, mean_pool_classify
 
 VOCAB_FILE = "vocab.txt"
 ARCHITECTURE = "T5EncoderClassifier"
@@ -77,34 +76,28 @@ class T5EncoderClassifier(T5PreTrainedModel):
         return mean_pool_classify(hidden, attention_mask, self.dropout, self.classifier, labels)
 
 
+def _residue_of_piece(token: str) -> str | None:
+    """Residue pieces are ``▁A`` (sentencepiece word start: what space-separated residues encode to)."""
+    return token[1] if len(token) == 2 and token[0] == "\u2581" else None
+
+
 class T5Adapter(ResidueVocabAdapter):
     model_type = "t5"
 
     def __init__(self, model: T5EncoderClassifier, path: str, weights_sha256: str) -> None:
         self._attach(model, path, weights_sha256)
         config = model.config
-        vocab_path = os.path.join(path, VOCAB_FILE)
-        if os.path.isfile(vocab_path):
-            vocab = read_vocab_file(vocab_path)
-        else:
-            vocab = {token: index for index, token in enumerate(PROTT5_TOKENS)}
-        for special in ("<pad>", "</s>", "<unk>"):
-            if special not in vocab:
-                raise ModelLoadError(f"{path}: T5 vocabulary lacks the special token {special}")
-        if max(vocab.values()) >= config.vocab_size:
-            raise ModelLoadError(f"{path}: vocabulary ids exceed the model's vocab_size {config.vocab_size}")
-        self.vocab = vocab
-        # Residue pieces are "▁A" (sentencepiece word start) or a bare letter.
-        self.residue_ids = {}
-        for token, index in vocab.items():
-            letter = token.removeprefix("\u2581")
-            if len(letter) == 1 and letter.isalpha() and letter.isupper():
-                self.residue_ids[letter] = index
-        self.unk_id = vocab["<unk>"]
-        self.start_id = vocab["<pad>"]
-        self.end_id = vocab["</s>"]
-        self.pad_id = vocab["<pad>"]
-        self.baseline_fill_id = vocab["<pad>"]
+        vocab = directory_vocab(path, sentencepiece=True, builtin=PROTT5_TOKENS, builtin_name="ProtT5 table")
+        self.bind_vocab(
+            vocab,
+            start="<pad>",
+            end="</s>",
+            pad="<pad>",
+            unk="<unk>",
+            fill="<pad>",
+            residue_of=_residue_of_piece,
+            vocab_size=config.vocab_size,
+        )
         limit = getattr(config, "max_residues", None)
         self._max_residues = int(limit) if limit is not None else int(config.n_positions) - 2
 

@@ -108,7 +108,7 @@ def manifest_header(config: RunConfig, model, plan: ShardPlan, started: str) -> 
             "accessions": len(config.accessions) if config.accessions is not None else None,
             "plan_sha256": plan.digest,
         },
-        "fingerprint": config.fingerprint(model.weights_sha256, plan.digest),
+        "fingerprint": config.fingerprint(model.identity_sha256, plan.digest),
     }
 
 

@@ -17,7 +17,12 @@ from transformers import BertConfig, BertForSequenceClassification
 from transformers.models.bert.modeling_bert import BertPreTrainedModel
 
 from protxai_ray.errors import InvalidSequence
-from protxai_ray.models.bert import MEAN_POOL_ARCHITECTURE, BertMeanPoolClassifier
+from protxai_ray.models.bert import (
+    MEAN_POOL_ARCHITECTURE,
+    TOKENIZER_CONFIG_FILE,
+    BertMeanPoolClassifier,
+    write_tokenizer_config,
+)
 
 VOCAB_PATH = Path(__file__).resolve().parents[1] / "models" / "vocab" / "protbert_vocab.txt"
 RARE_TO_X = str.maketrans({"U": "X", "Z": "X", "O": "X", "B": "X"})
@@ -122,20 +127,91 @@ def batch_tensors(token_rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tens
 def save_model_dir(
     model: BertPreTrainedModel, out_dir: str | Path, label_names: list[str], card: str, extra: dict
 ) -> Path:
-    """Write config.json, model.safetensors, vocab.txt, label_map.json, MODEL_CARD.md into ``out_dir``."""
+    """Write config.json, model.safetensors, vocab.txt, label_map.json, MODEL_CARD.md into ``out_dir``.
+
+    What plain transformers makes of the directory (the card says it too):
+
+    - mean-pooled (``BertMeanPoolClassifier``): config.json is guarded (``models/bert.py``), so
+      ``AutoTokenizer``/``AutoModel*``/``Bert*.from_pretrained`` refuse it instead of building a
+      ``[CLS]``-pooled model with a random pooler; only ``protxai_ray.models.load_model`` (or
+      ``BertMeanPoolClassifier.from_pretrained``) reads it.
+    - ``[CLS]``-pooled (``BertForSequenceClassification``): a standard transformers classifier; a
+      ``tokenizer_config.json`` (``do_lower_case: false``) is written too, so ``AutoTokenizer`` +
+      ``AutoModelForSequenceClassification`` reproduce ``load_model``'s logits.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob("*.bin"):
-        stale.unlink()
+    for stale in (*out.glob("*.bin"), out / TOKENIZER_CONFIG_FILE):
+        stale.unlink(missing_ok=True)
     model.config._attn_implementation = "eager"  # attribution hooks read per-head context; keep it plain
-    model.save_pretrained(out, safe_serialization=True)
+    model.save_pretrained(out, safe_serialization=True)  # BertMeanPoolClassifier guards its config.json
     for stale in out.glob("*.bin"):
         stale.unlink()
     (out / "vocab.txt").write_text(VOCAB_PATH.read_text())
+    if not isinstance(model, BertMeanPoolClassifier):
+        write_tokenizer_config(out, model.config.max_position_embeddings)
     label_map = {"label_names": list(label_names), **extra}
     (out / "label_map.json").write_text(json.dumps(label_map, indent=2) + "\n")
-    (out / "MODEL_CARD.md").write_text(card)
+    section = loading_section(out, isinstance(model, BertMeanPoolClassifier), label_names)
+    (out / "MODEL_CARD.md").write_text(card.rstrip("\n") + "\n\n" + section)
     return out
+
+
+LOADING_HEADING = "## Loading"
+
+
+def loading_section(out_dir: str | Path, mean_pooled: bool, label_names: list[str]) -> str:
+    """The card's "Loading" section: ``load_model``, and what plain transformers does with the directory."""
+    out = Path(out_dir)
+    directory = f"protxai_ray/demo_models/{out.name}" if out.parent.name == "demo_models" else str(out)
+    labels = ", ".join(f"{i} = {name}" for i, name in enumerate(label_names))
+    ours = f"""```python
+from protxai_ray.models import load_model
+
+model = load_model("{directory}", device="cpu")  # what protxai attributes
+ids, mask = model.encode(["MKTAYIAKQRQISFVKSHFSRQ"])  # [CLS] + one token per residue + [SEP]; U Z O B -> X
+logits = model.logits(ids, mask)  # float32[1, {len(label_names)}]: {labels}
+```
+"""
+    if mean_pooled:
+        return f"""{LOADING_HEADING}
+
+The classifier averages the last hidden states of all tokens (`BertMeanPoolClassifier`: mean → linear head,
+no `[CLS]` pooler). Plain transformers has no such head, so this directory is saved for transformers to
+**refuse** it: config.json's `classifier_dropout` holds a notice (the real value is
+`mean_pool_classifier_dropout`), and `AutoConfig`, `AutoTokenizer`, `AutoModelForSequenceClassification` and
+`BertForSequenceClassification.from_pretrained` raise `StrictDataclassFieldValidationError` quoting it,
+instead of silently building a `[CLS]`-pooled model with a random pooler whose logits have nothing to do
+with this model's. Load it with protxai:
+
+{ours}
+The bare torch module is `model.model`, or `BertMeanPoolClassifier.from_pretrained("{directory}")` from
+`protxai_ray.models.bert`. The tokenizer is ProtBert's 30-token `vocab.txt`; with transformers use
+`BertTokenizer.from_pretrained("{directory}", do_lower_case=False)` on space-separated residues (U Z O B
+replaced by X first): the default lower-cases every residue to `[UNK]`.
+"""
+    return f"""{LOADING_HEADING}
+
+A standard `BertForSequenceClassification` (`[CLS]` pooler → linear head), so plain transformers
+reproduces protxai's logits: `tokenizer_config.json` sets `do_lower_case: false` (the `BertTokenizer`
+default lower-cases every residue to `[UNK]`). With protxai:
+
+{ours}
+With plain transformers (residues space-separated, U Z O B replaced by X, as for ProtBert):
+
+```python
+import re
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("{directory}")
+model = AutoModelForSequenceClassification.from_pretrained("{directory}").eval()
+inputs = tokenizer(" ".join(re.sub(r"[UZOB]", "X", "MKTAYIAKQRQISFVKSHFSRQ")), return_tensors="pt")
+with torch.no_grad():
+    logits = model(**inputs).logits  # the same ids and logits as load_model (float32 rounding)
+```
+"""
 
 
 def spec_dict(spec: ModelSpec) -> dict:

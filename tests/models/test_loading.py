@@ -55,7 +55,7 @@ class _Exploit:
         (lambda d: (d / "model.safetensors").unlink(), r"no \*\.safetensors"),
         (lambda d: (d / "config.json").write_text("{not json"), "not readable JSON"),
         (lambda d: _set_type(d, "gpt2"), "unsupported model_type 'gpt2'; supported: bert, esm, t5"),
-        (lambda d: (d / "vocab.txt").unlink(), "no vocab.txt"),
+        (lambda d: (d / "vocab.txt").unlink(), r"no tokenizer vocabulary \(tokenizer\.json, vocab\.txt\)"),
     ],
 )
 def test_bad_directories(bert_dir, tmp_path, mutate, message):
