@@ -1,7 +1,9 @@
 """Ray job entrypoint: ``ray job submit --working-dir . -- python jobs/attribute.py --store S ...``.
 
 Same arguments as ``protxai attribute``. Inside a Ray job the driver joins the job's cluster
-(``RAY_ADDRESS`` is set by Ray), so ``--ray-address`` is not needed.
+(``RAY_ADDRESS`` is set by Ray), so ``--ray-address`` is not needed. Submit with ``RAY_AUTH_MODE=token``
+and the cluster's token (~/.ray/auth_token); the S3 credentials come from the cluster's environment, never
+from the command line or ``--runtime-env-json`` (infra/README.md "Cluster use").
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Ray job entrypoint of the scheduled re-run on new UniProt releases.
 
-    ray job submit --address http://HEAD:8265 --working-dir . -- \\
+    RAY_AUTH_MODE=token ray job submit --address http://HEAD:8265 --working-dir . -- \\
         python jobs/rerun_release.py --store s3://bucket/store --source URL --reldate URL
+
+(token in ~/.ray/auth_token; S3 credentials from the cluster's environment: infra/README.md "Cluster use").
 
 Reads the release name first (``--reldate``, the source's ``X-UniProt-Release`` header, or a reldate.txt
 beside it) and exits at once with "up to date" when the store already has a complete run of it; otherwise

@@ -51,6 +51,7 @@ class RayHead:
     client_port: int = 0
     process: subprocess.Popen | None = None
     temp_dir: str | None = None
+    command: list[str] = field(default_factory=list)
 
     @property
     def address(self) -> str:
@@ -97,6 +98,7 @@ class RayHead:
             # short: Ray's AF_UNIX socket paths under it must stay below 108 bytes
             f"--temp-dir={self._temp_dir()}",
         ]
+        self.command = cmd
         log = open(self.workdir / "ray-head.out", "ab")
         self.process = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, env=venv_env(self.env_extra), start_new_session=True
