@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "stats": "compute the stats tables of a run (Wilcoxon/t-test enrichment per head, BH-FDR) with DuckDB",
     "analyze": "run the model-based analyses of a run (faithfulness by residue flipping) into the store",
     "query": "run DuckDB SQL over the store's tables",
+    "verify": "check committed runs' files against the sizes/row counts/checksums in their manifests",
     "report": "write a run's report (heatmaps, relevance tracks, PCA, faithfulness, index.html)",
     "rerun": "re-run on a new UniProt release, recomputing only new and changed proteins",
     "validate": "planted-signal self-check of the engine and the stats (exit 1 if it fails)",

@@ -8,6 +8,7 @@ the driver, which commits it to the manifest. The class imports no Ray: Ray driv
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -30,6 +31,7 @@ SUMMARY_SCHEMA = pa.schema(
         ("worker", pa.string()),
         ("skipped", pa.bool_()),
         ("peak_flops", pa.float64()),
+        ("checks", pa.string()),  # JSON: {table: {bytes, rows, sha256}} of the files written
     ]
 )
 
@@ -91,7 +93,7 @@ class AttributeShard:
             ]
             cpu_started, wall_started = time.process_time(), time.perf_counter()
             out = attribute_shard(self.model, self.config.run_id, proteins, self.config)
-            write_shard(self.store, self.config.run_id, shard["shard"], out.tables)
+            checks = write_shard(self.store, self.config.run_id, shard["shard"], out.tables)
             rows.append(
                 {
                     "shard": shard["shard"],
@@ -105,6 +107,7 @@ class AttributeShard:
                     "worker": self.worker,
                     "skipped": False,
                     "peak_flops": self.peak_flops,
+                    "checks": json.dumps(checks, sort_keys=True),
                 }
             )
         return pa.Table.from_pylist(rows, schema=SUMMARY_SCHEMA)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -128,6 +129,9 @@ def shard_entry(row: dict) -> dict:
         "padding_waste": round(1.0 - int(row.get("real_tokens") or 0) / padded, 4) if padded else 0.0,
         "worker": row.get("worker"),
     }
+    checks = row.get("checks")
+    if checks:  # size, rows and SHA-256 of each file: `protxai verify`, resume and stats check them
+        entry["checks"] = json.loads(checks) if isinstance(checks, str) else dict(checks)
     if row.get("flops"):
         entry["flops"] = float(row["flops"])
         entry["flops_per_s"] = float(row["flops"]) / seconds if seconds > 0 else None

@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from protxai_ray.pipeline.plan import ShardPlan, filter_proteins, make_plan, rea
 from protxai_ray.pipeline.provenance import code_version, manifest_header, shard_entry
 from protxai_ray.store.fs import Store
 from protxai_ray.store.runs import RunManifests, committed_shards, run_dir
+from protxai_ray.store.verify import clear_quarantine, verify_run
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,25 @@ def descriptors(plan: ShardPlan, todo: set[str]) -> list[dict]:
     return rows[::-1]
 
 
+def _drop_damaged(store: Store, manifests: RunManifests, run_id: str, manifest: dict) -> dict:
+    """On resume: committed shards whose files no longer match their checks are un-committed (and their
+    quarantine lifted) so this run re-computes them."""
+    if not manifest.get("shards"):
+        return manifest
+    problems = verify_run(store, run_id, manifest, deep=True)
+    if not problems:
+        return manifest
+    shards = {p.shard for p in problems}
+    print(
+        f"run {run_id}: {len(shards)} committed shard(s) damaged ({problems[0].line(store)}"
+        f"{'' if len(problems) == 1 else f'; {len(problems) - 1} more'}); re-computing them",
+        file=sys.stderr,
+    )
+    manifest = manifests.drop_shards(run_id, shards)
+    clear_quarantine(store, run_id, shards)
+    return manifest
+
+
 def run_attribution(config: RunConfig) -> RunSummary:
     """Run (or resume) ``config.run_id``; see the module docstring."""
     started = time.perf_counter()
@@ -114,6 +135,7 @@ def run_attribution(config: RunConfig) -> RunSummary:
     manifests = RunManifests(config.store)
     header = manifest_header(config, model, plan, _now())
     manifest = manifests.create(config.run_id, header)
+    manifest = _drop_damaged(store, manifests, config.run_id, manifest)
     done = committed_shards(manifest)
     todo = set(plan.shard_ids) - done
     summary = RunSummary(

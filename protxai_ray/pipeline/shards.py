@@ -280,9 +280,10 @@ def build_tables(
     }
 
 
-def write_shard(store: Store, run_id: str, shard: str, tables: dict[str, pa.Table]) -> dict[str, str]:
-    """Write the shard's four Parquet files (retried by the store); returns paths relative to the run."""
-    files = shard_files(shard)
-    for table, rel in files.items():
-        write_parquet_atomic(store, f"{run_dir(run_id)}/{rel}", tables[table], RUN_TABLES[table])
-    return files
+def write_shard(store: Store, run_id: str, shard: str, tables: dict[str, pa.Table]) -> dict[str, dict]:
+    """Write the shard's four Parquet files (retried by the store); returns each table's file check
+    (bytes, rows, sha256) for the manifest entry that commits the shard."""
+    return {
+        table: write_parquet_atomic(store, f"{run_dir(run_id)}/{rel}", tables[table], RUN_TABLES[table])
+        for table, rel in shard_files(shard).items()
+    }

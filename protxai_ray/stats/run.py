@@ -144,6 +144,23 @@ def write_stats(store, run_id: str, tables: dict[str, pa.Table]) -> list[str]:
     return written
 
 
+def _check_files(store, run_id: str) -> None:
+    """StoreError (one line) when a committed file of the run no longer matches its manifest."""
+    from protxai_ray.store.runs import RunManifests
+    from protxai_ray.store.verify import verify_run
+
+    manifest = RunManifests(store).read(run_id)
+    if manifest is None:
+        return  # _check_run names the unknown run
+    problems = verify_run(store, run_id, manifest, deep=True)
+    if problems:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise StoreError(
+            f"{problems[0].line(store)}{more}; `protxai verify --store {store.uri} --run {run_id}` lists "
+            "them, resuming the run (`protxai attribute ... --run-id` the same) re-computes them"
+        )
+
+
 def compute_stats(
     con_or_store,
     run_id: str,
@@ -175,6 +192,8 @@ def compute_stats(
 
         store = open_store(con_or_store)
         con = connect(store)
+    if store is not None:
+        _check_files(store, run_id)
     annotations = list(annotations or [])
     classes = list(classes or [])
     _check_run(con, run_id, classes)

@@ -49,6 +49,7 @@ class Backend(Protocol):
     def delete_if(self, rel: str, version: str) -> bool: ...
     def list(self, prefix: str) -> list[str]: ...
     def list_dirs(self, prefix: str) -> list[str]: ...
+    def list_sizes(self, prefix: str) -> dict[str, int]: ...
     def delete(self, rel: str) -> None: ...
     def delete_many(self, rels: list[str]) -> None: ...
 
@@ -144,6 +145,13 @@ class LocalBackend:
         if not root.is_dir():
             return []
         return sorted(e.name for e in os.scandir(root) if e.is_dir() and not _hidden(e.name))
+
+    def list_sizes(self, prefix: str) -> dict[str, int]:
+        sizes = {}
+        for rel in self.list(prefix):
+            with contextlib.suppress(FileNotFoundError):
+                sizes[rel] = self._path(rel).stat().st_size
+        return sizes
 
     def delete(self, rel: str) -> None:
         self._path(rel).unlink(missing_ok=True)
@@ -255,23 +263,29 @@ class S3Backend:
         return self.call(f"delete {rel}", delete)
 
     def _list_keys(self, prefix: str, *, dirs: bool) -> list[str]:
+        return list(self._list(prefix, dirs=dirs))
+
+    def _list(self, prefix: str, *, dirs: bool) -> dict[str, int]:
+        """Keys (relative to the root) with their sizes, or sub-directory names (size 0) with ``dirs``."""
         key_prefix = self.key(prefix) + "/" if prefix else (self.prefix + "/" if self.prefix else "")
         root_len = len(self.prefix) + 1 if self.prefix else 0
 
-        def run() -> list[str]:
-            found: list[str] = []
+        def run() -> dict[str, int]:
+            found: dict[str, int] = {}
             kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": key_prefix}
             if dirs:
                 kwargs["Delimiter"] = "/"
             for page in self.client.get_paginator("list_objects_v2").paginate(**kwargs):
                 if dirs:
-                    found += [
-                        p["Prefix"][len(key_prefix) :].strip("/") for p in page.get("CommonPrefixes", [])
-                    ]
+                    found.update(
+                        (p["Prefix"][len(key_prefix) :].strip("/"), 0) for p in page.get("CommonPrefixes", [])
+                    )
                 else:
-                    found += [
-                        o["Key"][root_len:] for o in page.get("Contents", []) if not o["Key"].endswith("/")
-                    ]
+                    found.update(
+                        (o["Key"][root_len:], int(o["Size"]))
+                        for o in page.get("Contents", [])
+                        if not o["Key"].endswith("/")
+                    )
             return found
 
         return self.call(f"list {prefix or '/'}", run)
@@ -282,6 +296,10 @@ class S3Backend:
 
     def list_dirs(self, prefix: str) -> list[str]:
         return sorted(d for d in self._list_keys(prefix, dirs=True) if not _hidden(d))
+
+    def list_sizes(self, prefix: str) -> dict[str, int]:
+        found = self._list(prefix, dirs=False)
+        return {k: found[k] for k in sorted(found) if not any(_hidden(part) for part in k.split("/"))}
 
     def delete(self, rel: str) -> None:
         key = self.key(rel)

@@ -23,6 +23,7 @@ and the configuration is locked. ``check_read_only`` admits exactly one SELECT-t
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from protxai_ray.errors import ProtxaiError, StoreError
 from protxai_ray.store.fs import Store, open_store
 from protxai_ray.store.releases import MANIFEST_NAME, RELEASE_NAME
 from protxai_ray.store.schemas import RELEASE_CHANGES, RELEASE_TABLES, RUN_TABLES, RUNS, STATS_TABLES
+from protxai_ray.store.verify import read_quarantine, shard_problems
 
 RUN_MANIFEST = "manifest.json"
 
@@ -48,6 +50,8 @@ class StoreContents:
     stats_files: dict[str, list[str]] = field(default_factory=dict)
     change_files: list[str] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
+    # shards left out of the views (missing/truncated files, quarantined) and unreadable run manifests
+    damaged: list[str] = field(default_factory=list)
 
 
 def scan(store: Store) -> StoreContents:
@@ -62,7 +66,8 @@ def scan(store: Store) -> StoreContents:
         for table, rels in files.items():
             contents.release_files.setdefault(table, []).extend(rels)
         contents.change_files.extend(changes)
-    for row, files, stats in run_parts:
+    for row, files, stats, damaged in run_parts:
+        contents.damaged.extend(damaged)
         if row is None:
             continue
         contents.runs.append(row)
@@ -89,23 +94,35 @@ def _scan_release(store: Store, dirname: str) -> tuple[dict[str, list[str]], lis
 
 def _scan_run(
     store: Store, dirname: str
-) -> tuple[dict[str, Any] | None, dict[str, list[str]], dict[str, list[str]]]:
+) -> tuple[dict[str, Any] | None, dict[str, list[str]], dict[str, list[str]], list[str]]:
     base = f"runs/{dirname}"
     run_id = dirname[len("run_id=") :]
     try:
         manifest = store.read_json(f"{base}/{RUN_MANIFEST}")
     except FileNotFoundError:
-        return None, {}, {}  # a run directory whose manifest is not written yet: nothing committed
+        return None, {}, {}, []  # a run directory whose manifest is not written yet: nothing committed
+    except StoreError as exc:
+        return None, {}, {}, [f"run {run_id}: left out of the views, {exc}"]
+    sizes = store.list_sizes(base)
+    held = read_quarantine(store, run_id)
     files: dict[str, list[str]] = {}
+    damaged: list[str] = []
     shards = manifest.get("shards") or []
     for shard in shards:
+        if str(shard.get("shard")) in held:
+            damaged.append(f"run {run_id} shard {shard.get('shard')}: quarantined")
+            continue
+        problems = shard_problems(store, run_id, shard, sizes, deep=False)
+        if problems:
+            damaged += [p.line(store) for p in problems]
+            continue
         for table, rel in (shard.get("files") or {}).items():
             if rel:
                 files.setdefault(table, []).append(f"{base}/{rel}")
     stats: dict[str, list[str]] = {}
-    for rel in store.list(f"{base}/stats"):
+    for rel in sizes:
         parts = rel[len(base) + 1 :].split("/")  # stats/<table>/<file>
-        if len(parts) == 3 and parts[2].endswith(".parquet"):
+        if len(parts) == 3 and parts[0] == "stats" and parts[2].endswith(".parquet"):
             stats.setdefault(parts[1], []).append(rel)
     model = manifest.get("model") or {}
     target = manifest.get("target")
@@ -125,7 +142,7 @@ def _scan_run(
         row[key] = _str_or_none(method.get(key))
     tolerance = method.get("tolerance") if method.get("steps") == "auto" else None
     row["tolerance"] = float(tolerance) if isinstance(tolerance, int | float) else None
-    return row, files, stats
+    return row, files, stats, damaged
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -352,6 +369,20 @@ def check_where(expr: str, table: str = "proteins") -> None:
         con.close()
 
 
+def warn_damaged(contents: StoreContents) -> None:
+    """One stderr line per shard the views left out (and a hint), so results are not silently partial."""
+    if not contents.damaged:
+        return
+    for line in contents.damaged[:5]:
+        print(f"warning: {line}", file=sys.stderr)
+    more = f" (and {len(contents.damaged) - 5} more)" if len(contents.damaged) > 5 else ""
+    print(
+        f"warning: {len(contents.damaged)} damaged shard file(s) left out of the views{more}; "
+        "see `protxai verify --store S`",
+        file=sys.stderr,
+    )
+
+
 def require_layout(store: Store | str) -> Store:
     """``store`` opened, or StoreError when it does not exist or has neither ``releases/`` nor ``runs/``
     (a mistyped path or prefix must not read as an empty result)."""
@@ -380,7 +411,7 @@ def connect_confined(store: Store | str, *, writable: Iterable[str] = ()) -> duc
         con.execute("SELECT count(*) FROM duckdb_secrets()")
         if st.is_s3:
             _attach_s3(con, st)
-        register_views(con, st)
+        warn_damaged(register_views(con, st))
         roots = [quote_literal(st.uri.rstrip("/") + "/")]
         paths = [quote_literal(p) for p in writable]
         con.execute(f"SET allowed_directories = [{', '.join(roots)}]")

@@ -120,6 +120,10 @@ class Store:
         """Names of the immediate sub-directories of ``prefix`` (``run_id=ABC`` ...), sorted."""
         return self.backend.list_dirs(_check_prefix(prefix))
 
+    def list_sizes(self, prefix: str = "") -> dict[str, int]:
+        """``{relative path: size in bytes}`` of every file under ``prefix`` (one listing on S3)."""
+        return self.backend.list_sizes(_check_prefix(prefix))
+
     # ---- writes -----------------------------------------------------------------------------------
 
     def write_bytes_atomic(self, rel: str, data: Data) -> None:

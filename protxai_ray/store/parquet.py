@@ -7,6 +7,7 @@ file or nothing visible under the final name.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import pyarrow as pa
@@ -87,13 +88,23 @@ def parquet_bytes(table: pa.Table, schema: pa.Schema | None = None) -> pa.Buffer
     return sink.getvalue()
 
 
-def write_parquet_atomic(store: Store, relpath: str, table: pa.Table, schema: pa.Schema | None) -> None:
-    """Write ``table`` as one Parquet file at ``relpath``, visible only once complete.
+def file_check(data: bytes | pa.Buffer, rows: int) -> dict[str, int | str]:
+    """What a manifest records of a committed file so it can be verified later: size, rows, SHA-256."""
+    return {"bytes": len(data), "rows": int(rows), "sha256": hashlib.sha256(memoryview(data)).hexdigest()}
+
+
+def write_parquet_atomic(
+    store: Store, relpath: str, table: pa.Table, schema: pa.Schema | None
+) -> dict[str, int | str]:
+    """Write ``table`` as one Parquet file at ``relpath``, visible only once complete; returns its
+    ``file_check`` (bytes, rows, sha256) for the manifest that commits it.
 
     ``schema`` is one of ``protxai_ray.store.schemas`` (or any Arrow schema); ``None`` keeps the table's
     own schema (still stamped with the schema version).
     """
-    store.write_bytes_atomic(relpath, parquet_bytes(table, schema))
+    data = parquet_bytes(table, schema)
+    store.write_bytes_atomic(relpath, data)
+    return file_check(data, table.num_rows)
 
 
 def read_table(store: Store, relpaths: Sequence[str], schema: pa.Schema | None = None) -> pa.Table:

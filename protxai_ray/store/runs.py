@@ -119,6 +119,23 @@ class RunManifests:
         assert manifest is not None
         return manifest
 
+    def drop_shards(self, run_id: str, shards: set[str]) -> dict[str, Any]:
+        """Un-commit ``shards`` (found damaged) so a resume re-computes them; the run is unfinished again."""
+
+        def change(old: dict | None) -> dict | None:
+            if old is None:
+                raise StoreError(f"run {run_id}: manifest vanished from {self.store_uri}")
+            kept = [s for s in old["shards"] if s["shard"] not in shards]
+            if len(kept) == len(old["shards"]):
+                return None
+            old["shards"], old["finished"] = kept, None
+            old.pop("summary", None)
+            return old
+
+        manifest = self.update(run_id, change)
+        assert manifest is not None
+        return manifest
+
     def finish(self, run_id: str, finished: str, summary: dict[str, Any]) -> dict[str, Any]:
         """Mark the run finished (all planned shards committed); a finished run is left as it is."""
 

@@ -120,8 +120,9 @@ def _attribute(config: ValidateConfig, store_uri: str, model_dir: Path, planted)
             for a, c, s in zip(shard["accession"].to_pylist(), shard["crc64"].to_pylist(), shard["sequence"].to_pylist(), strict=True)
         ]  # fmt: skip
         out = attribute_shard(model, run.run_id, inputs, run)
-        write_shard(store, run.run_id, sid, out.tables)
+        checks = write_shard(store, run.run_id, sid, out.tables)
         row = {"shard": sid, "proteins": out.proteins, "failures": out.failures, "seconds": out.seconds}
+        row["checks"] = checks
         manifests.commit_shard(run.run_id, shard_entry(row))
     manifests.finish(run.run_id, datetime.now(UTC).isoformat(), {"proteins": plan.total_proteins})
     return run.run_id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -70,9 +72,10 @@ def test_shard_rows_equal_engine(model_dir, release_store, shard_proteins, tmp_p
     for table, schema in RUN_TABLES.items():
         assert parquet_bytes(again.tables[table], schema) == parquet_bytes(out.tables[table], schema)
 
-    files = write_shard(Store(str(tmp_path / "store")), "unit", "00003", out.tables)
-    assert files["heads"] == "heads/shard-00003.parquet"
-    assert (tmp_path / "store/runs/run_id=unit/heads/shard-00003.parquet").exists()
+    checks = write_shard(Store(str(tmp_path / "store")), "unit", "00003", out.tables)
+    written = (tmp_path / "store/runs/run_id=unit/heads/shard-00003.parquet").read_bytes()
+    assert checks["heads"]["bytes"] == len(written) and checks["heads"]["rows"] == out.tables["heads"].num_rows
+    assert checks["heads"]["sha256"] == hashlib.sha256(written).hexdigest()
 
 
 def test_empty_shard_tables_are_typed():

@@ -208,14 +208,14 @@ def write_synthetic_run(
         },
     )
     run_base = f"runs/run_id={run_id}"
-    files = {}
+    files, checks = {}, {}
     for name, table, schema in (
         ("predictions", predictions_t, PREDICTIONS),
         ("residues", residues_t, RESIDUES),
         ("heads", heads_t, HEADS),
     ):
         files[name] = f"{name}/shard-00000.parquet"
-        write_parquet_atomic(store, f"{run_base}/{files[name]}", table, schema)
+        checks[name] = write_parquet_atomic(store, f"{run_base}/{files[name]}", table, schema)
     store.write_json_atomic(
         f"{run_base}/manifest.json",
         {
@@ -229,7 +229,7 @@ def write_synthetic_run(
             "started": None,
             "finished": None,
             "parent_run": None,
-            "shards": [{"shard": "00000", "proteins": n_proteins, "files": files}],
+            "shards": [{"shard": "00000", "proteins": n_proteins, "files": files, "checks": checks}],
         },
     )
     return SyntheticRun(store, run_id, release, proteins_t, annotations_t, predictions_t, residues_t, heads_t)
