@@ -31,6 +31,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -218,16 +219,21 @@ def directory_vocab(
     return primary
 
 
-def _lower_cases(path: str) -> bool:
-    """Whether the directory's ``tokenizer_config.json`` asks transformers to lower-case the input."""
-    file = os.path.join(path, TOKENIZER_CONFIG)
+def read_json_sidecar(path: str, name: str) -> Any:
+    """The JSON file ``name`` of model directory ``path`` (None when absent); ModelLoadError if unreadable."""
+    file = os.path.join(path, name)
     if not os.path.isfile(file):
-        return False
+        return None
     try:
         with open(file, encoding="utf-8") as handle:
-            config = json.load(handle)
+            return json.load(handle)
     except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"{path}: {TOKENIZER_CONFIG} is not readable JSON: {exc}") from exc
+        raise ModelLoadError(f"{path}: {name} is not readable JSON: {exc}") from exc
+
+
+def _lower_cases(path: str) -> bool:
+    """Whether the directory's ``tokenizer_config.json`` asks transformers to lower-case the input."""
+    config = read_json_sidecar(path, TOKENIZER_CONFIG)
     return isinstance(config, dict) and config.get("do_lower_case") is True
 
 

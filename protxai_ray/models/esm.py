@@ -30,6 +30,8 @@ returns ``(attn_output[B, T, H*Dh], attn_weights)`` before ``attention.output.de
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 from transformers import EsmConfig, EsmForSequenceClassification
@@ -44,6 +46,9 @@ ESM2_TOKENS = [
     *"LAGVSERTIDPKQNFYMHWCXBUZO.-",
     "<null_1>", "<mask>",
 ]  # fmt: skip
+
+if TYPE_CHECKING:
+    from protxai_ray.models.random_init import RandomShape
 
 
 class EsmAdapter(ResidueVocabAdapter):
@@ -100,27 +105,20 @@ class EsmAdapter(ResidueVocabAdapter):
 
 
 def build_random_esm(
-    num_layers: int,
-    num_heads: int,
-    hidden: int,
-    num_labels: int,
-    intermediate: int,
-    max_positions: int,
-    label_names: list[str] | None,
-    initializer_range: float,
+    shape: RandomShape,
     token_dropout: bool = True,
 ) -> tuple[nn.Module, list[tuple[str, str]]]:
     """An ESM-2-shaped random classifier (rotary positions, no embedding LayerNorm, token_dropout on)."""
     from protxai_ray.models.random_init import label_maps
 
-    id2label, label2id = label_maps(num_labels, label_names)
+    id2label, label2id = label_maps(shape.num_labels, shape.label_names)
     config = EsmConfig(
         vocab_size=len(ESM2_TOKENS),
-        hidden_size=hidden,
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_heads,
-        intermediate_size=intermediate,
-        max_position_embeddings=max_positions,
+        hidden_size=shape.hidden,
+        num_hidden_layers=shape.num_layers,
+        num_attention_heads=shape.num_heads,
+        intermediate_size=shape.intermediate,
+        max_position_embeddings=shape.max_positions,
         position_embedding_type="rotary",
         emb_layer_norm_before=False,
         token_dropout=token_dropout,
@@ -128,10 +126,10 @@ def build_random_esm(
         hidden_act="gelu",
         pad_token_id=ESM2_TOKENS.index("<pad>"),
         mask_token_id=ESM2_TOKENS.index("<mask>"),
-        num_labels=num_labels,
+        num_labels=shape.num_labels,
         id2label=id2label,
         label2id=label2id,
-        initializer_range=initializer_range,
+        initializer_range=shape.initializer_range,
         attn_implementation="eager",
     )
     return EsmForSequenceClassification(config), [("\n".join(ESM2_TOKENS) + "\n", VOCAB_FILE)]

@@ -8,6 +8,7 @@ byte-identical weights (and the same ``weights_sha256``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -17,6 +18,20 @@ from protxai_ray.models.bert import PROTBERT_VOCAB, VOCAB_FILE
 from protxai_ray.models.registry import quiet_transformers
 
 SUPPORTED_RANDOM_TYPES = ("bert", "esm", "t5")
+
+
+@dataclass(frozen=True)
+class RandomShape:
+    """The architecture of a random-weight classifier (what every ``build_random_*`` takes)."""
+
+    num_layers: int
+    num_heads: int
+    hidden: int  # a multiple of num_heads (head size = hidden / num_heads)
+    num_labels: int
+    intermediate: int
+    max_positions: int
+    label_names: list[str] | None = None
+    initializer_range: float = 0.02
 
 
 def default_label_names(num_labels: int) -> list[str]:
@@ -33,28 +48,21 @@ def label_maps(num_labels: int, label_names: list[str] | None) -> tuple[dict[int
 
 
 def _bert(
-    num_layers: int,
-    num_heads: int,
-    hidden: int,
-    num_labels: int,
-    intermediate: int,
-    max_positions: int,
-    label_names: list[str] | None,
-    initializer_range: float,
+    shape: RandomShape,
 ) -> tuple[torch.nn.Module, list[tuple[str, str]]]:
-    id2label, label2id = label_maps(num_labels, label_names)
+    id2label, label2id = label_maps(shape.num_labels, shape.label_names)
     config = BertConfig(
         vocab_size=30,
-        hidden_size=hidden,
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_heads,
-        intermediate_size=intermediate,
-        max_position_embeddings=max_positions,
+        hidden_size=shape.hidden,
+        num_hidden_layers=shape.num_layers,
+        num_attention_heads=shape.num_heads,
+        intermediate_size=shape.intermediate,
+        max_position_embeddings=shape.max_positions,
         pad_token_id=0,
-        num_labels=num_labels,
+        num_labels=shape.num_labels,
         id2label=id2label,
         label2id=label2id,
-        initializer_range=initializer_range,
+        initializer_range=shape.initializer_range,
         attn_implementation="eager",
     )
     model = BertForSequenceClassification(config)
@@ -98,7 +106,7 @@ def write_random_model(
         builder = builders[model_type]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model, extra_files = builder(
+        shape = RandomShape(
             num_layers,
             num_heads,
             hidden,
@@ -108,6 +116,7 @@ def write_random_model(
             label_names,
             initializer_range,
         )
+        model, extra_files = builder(shape)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     with quiet_transformers():

@@ -37,6 +37,7 @@ from transformers.utils import logging as hf_logging
 
 from protxai_ray.errors import ModelLoadError
 from protxai_ray.models.adapter import ModelAdapter
+from protxai_ray.models.base import read_json_sidecar
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 LABEL_MAP_FILE = "label_map.json"
@@ -228,14 +229,7 @@ def default_device() -> str:
 
 def _label_map_names(path: str) -> list | None:
     """``label_names`` of a ``label_map.json`` beside the model (the demo models' sidecar), if any."""
-    file = os.path.join(path, LABEL_MAP_FILE)
-    if not os.path.isfile(file):
-        return None
-    try:
-        with open(file, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"{path}: {LABEL_MAP_FILE} is not readable JSON: {exc}") from exc
+    data = read_json_sidecar(path, LABEL_MAP_FILE)
     names = data.get("label_names") if isinstance(data, dict) else None
     return list(names) if isinstance(names, list) else None
 

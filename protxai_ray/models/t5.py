@@ -25,6 +25,8 @@ output (T5 has no position embeddings or embedding LayerNorm). Head context: the
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 from transformers import T5Config, T5EncoderModel
@@ -40,6 +42,9 @@ ARCHITECTURE = "T5EncoderClassifier"
 # ProtT5 (Rostlab prot_t5_xl_uniref50) sentencepiece ids; 28..127 are <extra_id_*> sentinels.
 PROTT5_TOKENS = ["<pad>", "</s>", "<unk>", *(f"\u2581{a}" for a in "ALGVSREDTIPKFQNYMHWCXBOUZ")]
 PROTT5_VOCAB_SIZE = 128
+
+if TYPE_CHECKING:
+    from protxai_ray.models.random_init import RandomShape
 
 
 class T5EncoderClassifier(T5PreTrainedModel):
@@ -130,40 +135,33 @@ def check_t5_architecture(path: str, config: dict) -> None:
 
 
 def build_random_t5(
-    num_layers: int,
-    num_heads: int,
-    hidden: int,
-    num_labels: int,
-    intermediate: int,
-    max_positions: int,
-    label_names: list[str] | None,
-    initializer_range: float,
+    shape: RandomShape,
 ) -> tuple[nn.Module, list[tuple[str, str]]]:
     """A ProtT5-shaped random encoder classifier (relu FFN, relative position buckets)."""
     from protxai_ray.models.random_init import label_maps
 
-    id2label, label2id = label_maps(num_labels, label_names)
+    id2label, label2id = label_maps(shape.num_labels, shape.label_names)
     config = T5Config(
         vocab_size=PROTT5_VOCAB_SIZE,
-        d_model=hidden,
-        d_kv=hidden // num_heads,
-        d_ff=intermediate,
-        num_layers=num_layers,
-        num_heads=num_heads,
+        d_model=shape.hidden,
+        d_kv=shape.hidden // shape.num_heads,
+        d_ff=shape.intermediate,
+        num_layers=shape.num_layers,
+        num_heads=shape.num_heads,
         feed_forward_proj="relu",
-        n_positions=max_positions,
+        n_positions=shape.max_positions,
         pad_token_id=0,
         eos_token_id=1,
         decoder_start_token_id=0,
-        num_labels=num_labels,
+        num_labels=shape.num_labels,
         id2label=id2label,
         label2id=label2id,
         # T5 scales its own init by initializer_factor; 0.02 (BERT's std) maps to factor 1.
-        initializer_factor=initializer_range / 0.02,
+        initializer_factor=shape.initializer_range / 0.02,
         is_encoder_decoder=False,
         use_cache=False,
         attn_implementation="eager",
     )
-    config.max_residues = max_positions - 2
+    config.max_residues = shape.max_positions - 2
     config.architectures = [ARCHITECTURE]
     return T5EncoderClassifier(config), [("\n".join(PROTT5_TOKENS) + "\n", VOCAB_FILE)]

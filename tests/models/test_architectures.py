@@ -111,13 +111,13 @@ def test_padding_does_not_change_logits(esm, t5):
 def test_saved_weights_are_the_loaded_weights(tmp_path, model_type):
     """Loading reproduces the in-memory model exactly (no head silently re-initialised on load)."""
     from protxai_ray.models.esm import build_random_esm
-    from protxai_ray.models.random_init import _bert
+    from protxai_ray.models.random_init import RandomShape, _bert
     from protxai_ray.models.t5 import build_random_t5
 
     builder = {"bert": _bert, "esm": build_random_esm, "t5": build_random_t5}[model_type]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(7)
-        reference, _ = builder(2, 2, 16, 3, 32, 30, None, 0.02)
+        reference, _ = builder(RandomShape(2, 2, 16, 3, 32, 30, None, 0.02))
     adapter = load_model(
         str(write_random_model(tmp_path, model_type, 2, 2, 16, 3, 32, 30, seed=7)), device="cpu"
     )
