@@ -366,7 +366,7 @@ def _heatmap_sections(con, run_id, layers, heads, maps, shown, out) -> list[tupl
                 f"alt='{_e(head_map.cls)} {_e(head_map.annotation)}'><figcaption>{_e(head_map.cls)} · "
                 f"{_e(head_map.annotation)}: {int(head_map.significant.sum())} significant</figcaption></figure>"
             )
-        if skipped and test == "r":
+        if skipped:
             items.append(f"<p class='note'>Not drawn (n &lt; {data.MIN_N}): {', '.join(skipped)}.</p>")
         if items:
             sections.append((f"heatmaps-{test}", label, title, "".join(items)))
