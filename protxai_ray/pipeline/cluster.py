@@ -13,9 +13,13 @@ Ray internals; a TCP connect with a short timeout first turns that into one ``Ru
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+import sys
+import tempfile
+from collections.abc import Iterator
 from urllib.parse import urlparse
 
 from protxai_ray.errors import RunError
@@ -97,3 +101,68 @@ def quiet_ray_data_console() -> None:
     for handler in logging.getLogger("ray.data").handlers:
         if type(handler).__name__ != "SessionFileHandler":
             handler.setLevel(logging.ERROR)
+
+
+class CurrentStderr:
+    """A file object that writes to whatever ``sys.stderr`` is at each call (for progress bars created
+    before ``native_stderr_to_ray_logs`` swaps it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def fileno(self) -> int:
+        return sys.stderr.fileno()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(sys.stderr, "encoding", None) or "utf-8"
+
+
+def _ray_logs_dir() -> str:
+    import ray
+
+    node = getattr(ray._private.worker, "_global_node", None)
+    path = node.get_logs_dir_path() if node is not None else None
+    return path or tempfile.gettempdir()
+
+
+@contextlib.contextmanager
+def native_stderr_to_ray_logs() -> Iterator[None]:
+    """While Ray runs, file descriptor 2 of this process goes to ``<ray session>/logs/driver-native.log``.
+
+    Ray's C++ core worker logs straight to fd 2, past Python's logging (e.g. the ``core_worker.cc`` line
+    that every Ray Data actor pool triggers: "has constructor arguments in the object store and
+    max_restarts > 0" — Ray Data always passes its transform by reference). Python's ``sys.stderr`` is
+    re-pointed at the original terminal, so our progress bar, warnings and tracebacks still reach the user.
+    Does nothing when stderr has no file descriptor (e.g. captured by a test runner).
+    """
+    try:
+        sys.stderr.flush()
+        terminal = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    original = sys.stderr
+    log = open(os.path.join(_ray_logs_dir(), "driver-native.log"), "ab")  # noqa: SIM115 - closed below
+    try:
+        os.dup2(log.fileno(), 2)
+        sys.stderr = open(  # noqa: SIM115 - closed below
+            os.dup(terminal), "w", encoding=getattr(original, "encoding", None) or "utf-8",
+            errors="backslashreplace", buffering=1,
+        )  # fmt: skip
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            sys.stderr.close()
+            sys.stderr = original
+    finally:
+        os.dup2(terminal, 2)
+        os.close(terminal)
+        log.close()

@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from tqdm import tqdm
 
 from protxai_ray.errors import ProtxaiError, RunError
+from protxai_ray.pipeline.cluster import CurrentStderr
 from protxai_ray.pipeline.config import RunConfig
 from protxai_ray.pipeline.plan import ShardPlan, filter_proteins, make_plan, read_release_proteins
 from protxai_ray.pipeline.provenance import code_version, manifest_header, shard_entry
@@ -53,6 +55,12 @@ class RunSummary:
     tolerance: float | None = None  # head-error goal (steps="auto"), None for fixed steps
     head_errors: list[float] = field(default_factory=list)  # per attributed protein (auto)
     nodes: list[int] = field(default_factory=list)  # path points per attributed protein
+    failure_reasons: list[str] = field(default_factory=list)  # "ACCESSION: reason", the first few
+
+    @property
+    def all_failed(self) -> bool:
+        """Every planned protein failed (the run is committed, but holds no attribution at all)."""
+        return self.proteins > 0 and self.failures >= self.proteins
 
     @property
     def proteins_per_s(self) -> float:
@@ -128,9 +136,64 @@ def _drop_damaged(store: Store, manifests: RunManifests, run_id: str, manifest: 
     return manifest
 
 
+def gpu_capacity(gpus_per_node: list[float], num_gpus: float) -> int:
+    """How many actors of ``num_gpus`` GPUs each fit on nodes with these GPU counts (Ray's packing: a
+    fraction of one GPU per actor, or whole GPUs of one node)."""
+    if num_gpus <= 0:
+        return 0
+    if num_gpus <= 1:
+        per_gpu = int(1 / num_gpus + 1e-9)
+        return sum(int(g) * per_gpu for g in gpus_per_node)
+    return sum(int(g // num_gpus) for g in gpus_per_node)
+
+
+def _gpus_per_node(address: str | None) -> tuple[list[float], str]:
+    """GPU count of each node the actors can use, and where they were counted (for the message)."""
+    if not address:
+        import torch
+
+        return [torch.cuda.device_count() if torch.cuda.is_available() else 0], "this machine"
+    import ray
+
+    from protxai_ray.pipeline.cluster import connect
+
+    started = connect(address)
+    try:
+        nodes = [n for n in ray.nodes() if n.get("Alive", n.get("alive"))]
+        gpus = [float((n.get("Resources") or {}).get("GPU", 0)) for n in nodes]
+        return gpus, f"the Ray cluster at {address}"
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def check_gpus(config: RunConfig) -> None:
+    """RunError (one line) when ``--num-gpus`` asks for GPUs that are not there: Ray would wait for them
+    forever, with the run's manifest already created. Counted locally (``torch.cuda``) or, when joining a
+    cluster (``ray_address`` / ``RAY_ADDRESS``), from the cluster's nodes."""
+    if not config.num_gpus:
+        return
+    address = config.ray_address or os.environ.get("RAY_ADDRESS") or None
+    per_node, where = _gpus_per_node(address)
+    capacity = gpu_capacity(per_node, config.num_gpus)
+    if capacity >= config.actors:
+        return
+    total = sum(per_node)
+    found = (
+        "no GPU"
+        if not total
+        else f"{total:g} GPU(s), room for {capacity} actor(s) of {config.num_gpus:g} GPU"
+    )
+    raise RunError(
+        f"--num-gpus {config.num_gpus:g} with --actors {config.actors}: {where} has {found}; "
+        f"use --num-gpus 0 for CPU actors{' or fewer --actors' if capacity else ''}"
+    )
+
+
 def run_attribution(config: RunConfig) -> RunSummary:
     """Run (or resume) ``config.run_id``; see the module docstring."""
     started = time.perf_counter()
+    check_gpus(config)  # before anything is written
     store, model, plan = prepare(config)
     manifests = RunManifests(config.store)
     header = manifest_header(config, model, plan, _now())
@@ -158,6 +221,7 @@ def run_attribution(config: RunConfig) -> RunSummary:
             desc=f"attribute {config.run_id}",
             disable=not config.progress,
             dynamic_ncols=True,
+            file=CurrentStderr(),  # still the terminal while Ray's native output is redirected
         ) as bar:
             for row in stream_shards(config, rows):
                 if row.get("skipped"):
@@ -185,7 +249,31 @@ def run_attribution(config: RunConfig) -> RunSummary:
     if config.attribution.adaptive:
         summary.tolerance = config.tolerance
         summary.head_errors, summary.nodes = _accuracy(store, config.run_id, manifest)
+    if summary.failures:
+        summary.failure_reasons = _first_failures(store, config.run_id, manifest)
     return summary
+
+
+def _first_failures(store: Store, run_id: str, manifest: dict, limit: int = 3) -> list[str]:
+    """``ACCESSION: reason`` of the first ``limit`` failed proteins of the run's committed shards."""
+    from protxai_ray.store.parquet import read_table
+
+    reasons: list[str] = []
+    for shard in manifest["shards"]:
+        name = (shard.get("files") or {}).get("failures")
+        if not shard.get("failures") or not name:
+            continue
+        table = read_table(store, [f"{run_dir(run_id)}/{name}"])
+        for accession, reason in zip(
+            table["accession"].to_pylist(), table["reason"].to_pylist(), strict=True
+        ):
+            text = " ".join(str(reason).split())
+            if text.startswith(f"{accession}: "):
+                text = text[len(accession) + 2 :]
+            reasons.append(f"{accession}: {text[:160]}{'...' if len(text) > 160 else ''}")
+            if len(reasons) == limit:
+                return reasons
+    return reasons
 
 
 def _accuracy(store: Store, run_id: str, manifest: dict) -> tuple[list[float], list[int]]:
@@ -211,33 +299,34 @@ def stream_shards(config: RunConfig, rows: list[dict]):
     import ray
 
     from protxai_ray.pipeline.actor import AttributeShard
-    from protxai_ray.pipeline.cluster import connect, quiet_ray_data_console
+    from protxai_ray.pipeline.cluster import connect, native_stderr_to_ray_logs, quiet_ray_data_console
 
     started_ray = connect(config.ray_address)
     try:
-        ctx = ray.data.DataContext.get_current()
-        quiet_ray_data_console()
-        ctx.enable_progress_bars = False  # ours counts proteins, not blocks
-        ctx.print_on_execution_start = False
-        ctx.max_consecutive_actor_init_deaths = 2  # a model that cannot load fails the run, fast
-        cpus = 0 if config.num_gpus else max(1, config.threads_per_actor)
-        dataset = ray.data.from_items(rows, override_num_blocks=max(1, len(rows))).map_batches(
-            AttributeShard,
-            fn_constructor_args=(config.replace(accessions=None, where=None),),
-            batch_size=1,
-            batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(size=min(config.actors, max(1, len(rows)))),
-            num_cpus=cpus,
-            num_gpus=config.num_gpus or None,
-            # Ray Data's actor pools default to max_restarts=-1, max_task_retries=-1: a killed actor is
-            # restarted and its shard retried, which overwrites the same files.
-        )
-        try:
-            yield from dataset.iter_rows()
-        except ProtxaiError:
-            raise
-        except Exception as exc:
-            raise domain_error(exc) from None
+        with native_stderr_to_ray_logs():  # Ray's C++ log lines go to its log files
+            ctx = ray.data.DataContext.get_current()
+            quiet_ray_data_console()
+            ctx.enable_progress_bars = False  # ours counts proteins, not blocks
+            ctx.print_on_execution_start = False
+            ctx.max_consecutive_actor_init_deaths = 2  # a model that cannot load fails the run, fast
+            cpus = 0 if config.num_gpus else max(1, config.threads_per_actor)
+            dataset = ray.data.from_items(rows, override_num_blocks=max(1, len(rows))).map_batches(
+                AttributeShard,
+                fn_constructor_args=(config.replace(accessions=None, where=None),),
+                batch_size=1,
+                batch_format="pyarrow",
+                compute=ray.data.ActorPoolStrategy(size=min(config.actors, max(1, len(rows)))),
+                num_cpus=cpus,
+                num_gpus=config.num_gpus or None,
+                # Ray Data's actor pools default to max_restarts=-1, max_task_retries=-1: a killed actor is
+                # restarted and its shard retried, which overwrites the same files.
+            )
+            try:
+                yield from dataset.iter_rows()
+            except ProtxaiError:
+                raise
+            except Exception as exc:
+                raise domain_error(exc) from None
     finally:
         if started_ray:
             ray.shutdown()
