@@ -1,9 +1,14 @@
-"""`protxai analyze --store S --run ID [--model DIR]`: the analyses that run the model, as run tables."""
+"""`protxai analyze --store S --run ID [--model DIR]`: the analyses that run the model, as run tables.
+
+`--attention-run NEW_ID` instead writes the attention baseline of run ID's proteins as the pseudo-run NEW_ID
+(protxai_ray/analyses/attention.py), which `protxai stats --run NEW_ID` tests like an attribution run.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from protxai_ray.analyses.attention import MEASURES, THRESHOLD
 from protxai_ray.analyses.faithfulness import DRAWS
 
 HELP = "run the model-based analyses of a run (faithfulness by residue flipping) into the store"
@@ -22,11 +27,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random draws (default 0)")
     parser.add_argument("--device", default="cpu", help="torch device for the forward passes (default cpu)")
+    parser.add_argument(
+        "--attention-run",
+        metavar="NEW_RUN_ID",
+        help="instead of the flips: write the attention each token receives (per layer and head) for the "
+        "run's proteins as the pseudo-run NEW_RUN_ID (method 'attention'; test it with protxai stats)",
+    )
+    parser.add_argument(
+        "--attention-measure",
+        choices=MEASURES,
+        default="received",
+        help="received: mean attention over query tokens (default); confident: share of query tokens "
+        "attending with weight > --attention-threshold (Vig et al. 2021)",
+    )
+    parser.add_argument(
+        "--attention-threshold",
+        type=float,
+        default=THRESHOLD,
+        help=f"high-confidence attention threshold of --attention-measure confident (default {THRESHOLD})",
+    )
+
+
+def _attention(args: argparse.Namespace) -> int:
+    from protxai_ray.analyses.attention import attention_run
+
+    summary = attention_run(
+        args.store,
+        args.run,
+        args.attention_run,
+        args.model,
+        measure=args.attention_measure,
+        threshold=args.attention_threshold,
+        device=args.device,
+    )
+    for note in summary.notes:
+        print(f"note: {note}")
+    print(
+        f"wrote attention pseudo-run {summary.run_id} ({summary.measure}, {summary.proteins} proteins of run "
+        f"{summary.source_run}); test it with: protxai stats --store {args.store} --run {summary.run_id}"
+    )
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     from protxai_ray.analyses.run import analyze_run
 
+    if args.attention_run:
+        return _attention(args)
     summary = analyze_run(
         args.store,
         args.run,
