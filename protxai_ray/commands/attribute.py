@@ -1,4 +1,9 @@
-"""`protxai attribute`: run (or resume) attribution of a release's proteins with Ray; prints ``run_id=ID``."""
+"""`protxai attribute`: run (or resume) attribution of a release's proteins with Ray; prints ``run_id=ID``.
+
+Every option is checked before anything is written (run id, quadrature settings, GPUs present for
+``--num-gpus``). Exit status 0 when the run is committed and finished, 1 when it is committed but every
+protein failed (the count and the first reasons on stderr), 2 for an error (one line).
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,29 @@ import argparse
 import sys
 from pathlib import Path
 
-from protxai_ray.errors import RunError
+from protxai_ray.errors import RunError, check_run_id
 
 HELP = "attribute a release's proteins with a model on Ray actors into the store (resumable with --run-id)"
 
 
 def _steps(text: str) -> int | str:
+    """``--steps`` as an argparse ``type`` (``protxai demo``): ArgumentTypeError for a bad value."""
+    try:
+        return parse_steps(text)
+    except RunError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_steps(text: str) -> int | str:
+    """``--steps`` checked after argparse (``protxai attribute``), so a bad value is one RunError line."""
     if text == "auto":
         return text
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--steps must be a positive integer or 'auto', not {text!r}"
-        ) from None
+        value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError("--steps must be >= 1")
+        raise RunError(f"--steps must be a positive integer or 'auto', not {text!r}")
     return value
 
 
@@ -36,7 +48,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", default="label", help="label | argmax | class name | class index")
     parser.add_argument(
         "--steps",
-        type=_steps,
         default="auto",
         help="'auto' (default: refine the path integration until every protein's estimated head error is "
         "under --tolerance) or a fixed number of quadrature steps",
@@ -82,6 +93,8 @@ def config_from_args(args: argparse.Namespace):
     """The RunConfig that the parsed arguments describe."""
     from protxai_ray.pipeline import RunConfig, new_run_id
 
+    if args.run_id is not None:
+        check_run_id(args.run_id, "--run-id")
     accessions = None
     if args.accessions:
         try:
@@ -102,7 +115,7 @@ def config_from_args(args: argparse.Namespace):
             release=args.release,
             model=args.model,
             target=args.target,
-            steps=args.steps,
+            steps=parse_steps(str(args.steps)),
             method=args.method,
             derivative=args.derivative,
             tolerance=args.tolerance,
@@ -131,4 +144,17 @@ def run(args: argparse.Namespace) -> int:
     summary = run_attribution(config)
     for line in summary.lines()[1:]:
         print(line, file=sys.stderr)
+    first = "; ".join(summary.failure_reasons)
+    if summary.all_failed:
+        print(
+            f"protxai attribute: error: all {summary.proteins} protein(s) of run {summary.run_id} failed, "
+            f"none was attributed; first: {first}",
+            file=sys.stderr,
+        )
+        return 1
+    if summary.failures:
+        print(
+            f"{summary.failures} protein(s) failed (the failures table has every reason); first: {first}",
+            file=sys.stderr,
+        )
     return 0

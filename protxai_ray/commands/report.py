@@ -1,11 +1,18 @@
 """`protxai report --store S --run ID --out DIR`: index.html and its figures, drawn from the store's tables.
 
 The report runs no model: faithfulness appears when `protxai analyze` has written its tables for the run.
+Refused with one line, before anything is written: a run id that is not a plain name, an unreadable run
+manifest, a run without attributed proteins, and an unfinished run (manifest ``finished`` null) unless
+``--allow-partial`` (the report then covers the committed proteins only; the ``runs`` view's ``finished``
+column and the stats files' ``protxai.partial`` metadata say so).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+from protxai_ray.errors import check_run_id
 
 HELP = "write a run's report (heatmaps, relevance tracks, PCA, faithfulness, index.html)"
 
@@ -24,6 +31,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tracks", type=int, default=4, help="proteins drawn as relevance tracks per annotation"
     )
+    parser.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="report an unfinished run's committed proteins (default: an unfinished run is refused)",
+    )
+
+
+def check_runs(con, store, args: argparse.Namespace) -> None:
+    """One-line errors for what the report cannot show (see the module docstring); a warning on stderr
+    for each unfinished run allowed by ``--allow-partial``."""
+    from protxai_ray.stats.run import check_finished, require_attributed
+    from protxai_ray.store.runs import RunManifests
+
+    manifests = RunManifests(store)
+    for run_id in [args.run] + ([args.control_run] if args.control_run else []):
+        manifest = manifests.read(run_id)  # StoreError (one line) for a corrupt manifest
+        progress = check_finished(manifest, run_id, allow_partial=args.allow_partial, what="a report")
+        if progress:
+            print(
+                f"warning: run {run_id} is unfinished ({progress}); the report covers those only",
+                file=sys.stderr,
+            )
+        require_attributed(con, run_id)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,8 +61,12 @@ def run(args: argparse.Namespace) -> int:
     from protxai_ray.store.duck import connect
     from protxai_ray.store.fs import open_store
 
+    check_run_id(args.run, "--run")
+    if args.control_run:
+        check_run_id(args.control_run, "--control-run")
     store = open_store(args.store)
     con = connect(store)
+    check_runs(con, store, args)
     annotations = [a.strip() for a in args.annotations.split(",") if a.strip()] if args.annotations else None
     index = build_report(
         con,

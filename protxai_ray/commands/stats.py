@@ -3,12 +3,17 @@
 Computes them with DuckDB (``protxai_ray.stats.compute_stats``), writes them under
 ``S/runs/run_id=ID/stats/`` and prints a short summary: cells tested, significant heads per class ×
 annotation, the top 5 heads per annotation, and notes on what was not testable.
+
+An unfinished run (interrupted or still running: its manifest's ``finished`` is null) is refused unless
+``--allow-partial``; its stats then say ``partial run`` in the summary and in each table's Parquet metadata
+(``protxai.partial``).
 """
 
 from __future__ import annotations
 
 import argparse
 
+from protxai_ray.errors import check_run_id
 from protxai_ray.stats import StatsSummary, compute_stats
 
 HELP = "compute the stats tables of a run (Wilcoxon/t-test enrichment per head, BH-FDR) with DuckDB"
@@ -36,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep proteins whose estimated head error exceeds the run's tolerance (default: left out)",
     )
+    parser.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="compute the stats of an unfinished run's committed proteins (labelled partial; default: refused)",
+    )
 
 
 def format_summary(summary: StatsSummary) -> str:
@@ -45,6 +55,8 @@ def format_summary(summary: StatsSummary) -> str:
         f"classes={len(summary.classes)} annotations={len(summary.annotations)}",
         f"head cells tested: {summary.cells_tested} (not testable: {summary.cells_untestable})",
     ]
+    if summary.partial:
+        lines.insert(1, f"PARTIAL: run {summary.run_id} is unfinished ({summary.partial})")
     if summary.tolerance is not None:
         if summary.excluded:
             worst = ", ".join(f"{a} ({e:.3g})" for a, e in summary.excluded[:10])
@@ -71,12 +83,14 @@ def format_summary(summary: StatsSummary) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_run_id(args.run, "--run")
     summary = compute_stats(
         args.store,
         args.run,
         annotations=_names(args.annotations),
         classes=_names(args.classes),
         include_unconverged=args.include_unconverged,
+        allow_partial=args.allow_partial,
     )
     print(format_summary(summary))
     return 0

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from protxai_ray.attribution.settings import AttributionSettings
+from protxai_ray.errors import check_run_id
 
 DEFAULT_SHARD_SIZE = 256
 _DEFAULTS = AttributionSettings()
@@ -44,7 +45,7 @@ class RunConfig:
     table, ``accessions`` restricts the run to those accessions. ``memory_budget_mb`` bounds the activation
     memory of one engine pass (the engine packs proteins of similar length under it); None means a fixed
     1024 MB on CPU (fixed, so batching and hence the bits do not depend on free RAM) and the engine's share
-    of free memory on GPUs.
+    of free memory on GPUs. ``run_id`` and ``parent_run`` must be plain names (``check_run_id``).
     """
 
     store: str
@@ -70,10 +71,17 @@ class RunConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        check_run_id(self.run_id, "run id")  # InvalidRunId (a RunError): it names a store directory
+        if self.parent_run is not None:
+            check_run_id(self.parent_run, "parent run id")
         if self.shard_size < 1:
             raise ValueError("shard_size must be >= 1")
         if self.actors < 1:
             raise ValueError("actors must be >= 1")
+        if not self.num_gpus >= 0:  # also NaN
+            raise ValueError(f"num_gpus must be >= 0 (0 = CPU actors), got {self.num_gpus!r}")
+        if self.threads_per_actor < 1:
+            raise ValueError("threads_per_actor must be >= 1")
         self.attribution  # validates the attribution settings  # noqa: B018
 
     @property

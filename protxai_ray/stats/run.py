@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from protxai_ray.errors import RunError, StoreError
+from protxai_ray.errors import RunError, StoreError, check_run_id
 from protxai_ray.stats.compute import build_masks, build_scores, result_tables, run_tests
 from protxai_ray.store.schemas import STATS_TABLES
 
@@ -37,6 +37,39 @@ class StatsSummary:
     tolerance: float | None = None  # the run's head-error goal (steps="auto"); None for fixed steps
     excluded: list[tuple[str, float]] = field(default_factory=list)  # (accession, head_error) left out
     written: list[str] = field(default_factory=list)  # store-relative paths
+    partial: str | None = None  # an unfinished run's progress ("8 of 20 proteins ..."); None: finished
+
+
+PARTIAL_KEY = b"protxai.partial"  # Parquet metadata of stats tables computed on an unfinished run
+
+
+def unfinished(manifest: dict | None) -> str | None:
+    """``"8 of 20 proteins, 2 of 5 shards committed"`` for a run the pipeline started (its manifest records
+    the plan, ``inputs``) and has not finished (``finished`` null: interrupted, still running, or damaged
+    shards dropped for a resume); None for a finished run or a manifest without a plan."""
+    if not manifest or manifest.get("finished") or not isinstance(manifest.get("inputs"), dict):
+        return None
+    shards = [s for s in manifest.get("shards") or [] if isinstance(s, dict)]
+    done = sum(int(s.get("proteins") or 0) for s in shards)
+    inputs = manifest["inputs"]
+    return (
+        f"{done} of {inputs.get('proteins', '?')} proteins, {len(shards)} of {inputs.get('shards', '?')} "
+        "shards committed"
+    )
+
+
+def check_finished(
+    manifest: dict | None, run_id: str, *, allow_partial: bool, what: str = "stats"
+) -> str | None:
+    """The run's progress if it is unfinished (``unfinished``) and ``allow_partial``, None if finished;
+    RunError (one line, naming ``what`` the caller would make of it) if unfinished and not allowed."""
+    progress = unfinished(manifest)
+    if progress and not allow_partial:
+        raise RunError(
+            f"run {run_id} is unfinished ({progress}); resume it (`protxai attribute ... --run-id {run_id}`) "
+            f"or pass --allow-partial for {what} of the committed part only"
+        )
+    return progress
 
 
 def _known_runs(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -63,11 +96,21 @@ def _release_of(con: duckdb.DuckDBPyConnection, run_id: str, store) -> str | Non
     return None
 
 
-def _check_run(con, run_id: str, classes: list[str]) -> None:
+def require_attributed(con, run_id: str) -> None:
+    """RunError (one line) unless run ``run_id`` has attributed proteins: unknown run, or a run whose
+    proteins all failed (or that selected none)."""
     if con.execute("SELECT count(*) FROM predictions WHERE run_id = ?", [run_id]).fetchone()[0] == 0:
         known = _known_runs(con)
+        if run_id in known:
+            failed = con.execute("SELECT count(*) FROM failures WHERE run_id = ?", [run_id]).fetchone()[0]
+            why = f"all {failed} of its proteins failed" if failed else "it has no proteins"
+            raise RunError(f"run {run_id!r} has no attributed protein ({why}); nothing to compute")
         listing = ", ".join(known[:20]) if known else "none"
         raise RunError(f"run {run_id!r} not found in the store (known runs: {listing})")
+
+
+def _check_run(con, run_id: str, classes: list[str]) -> None:
+    require_attributed(con, run_id)
     if con.execute("SELECT 1 FROM heads WHERE run_id = ? LIMIT 1", [run_id]).fetchone() is None:
         raise RunError(f"run {run_id!r} has no head relevance (no heads rows); nothing to test per head")
     run_classes = {
@@ -128,15 +171,21 @@ def _summarise(summary: StatsSummary) -> None:
             summary.notes.append(f"class {cls!r} has {n} protein(s) (< 2): its cells are not testable")
 
 
-def write_stats(store, run_id: str, tables: dict[str, pa.Table]) -> list[str]:
-    """Write each table to ``runs/run_id=ID/stats/<table>/part-0.parquet``; drop older files there."""
-    from protxai_ray.store.parquet import write_parquet_atomic
+def write_stats(store, run_id: str, tables: dict[str, pa.Table], partial: str | None = None) -> list[str]:
+    """Write each table to ``runs/run_id=ID/stats/<table>/part-0.parquet``; drop older files there.
+    ``partial``: the unfinished run's progress, kept in each file's metadata (``protxai.partial``)."""
+    from protxai_ray.store.parquet import conform, write_parquet_atomic
 
     written = []
     for name, table in tables.items():
         base = f"runs/run_id={run_id}/stats/{name}"
         relpath = f"{base}/part-0.parquet"
-        write_parquet_atomic(store, relpath, table, STATS_TABLES[name])
+        if partial:
+            table = conform(table, STATS_TABLES[name])
+            table = table.replace_schema_metadata({**table.schema.metadata, PARTIAL_KEY: partial.encode()})
+            write_parquet_atomic(store, relpath, table, None)
+        else:
+            write_parquet_atomic(store, relpath, table, STATS_TABLES[name])
         stale = [rel for rel in store.list(base) if rel != relpath]
         if stale:
             store.delete_many(stale)
@@ -169,10 +218,14 @@ def compute_stats(
     *,
     release: str | None = None,
     store=None,
+    allow_partial: bool = False,
     proteins_per_batch: int = 64,
     include_unconverged: bool = False,
 ) -> StatsSummary:
     """Compute (and, given a store, write) the stats tables of run ``run_id``.
+
+    Given a store, an unfinished run (``unfinished``) is refused with a RunError unless ``allow_partial``;
+    then its stats are labelled partial (``summary.partial``, a note, ``protxai.partial`` in the files).
 
     ``con_or_store``: a store URI / ``Store`` (connected with ``protxai_ray.store.duck.connect`` and
     written to), or a DuckDB connection with the store views (written to ``store`` if given, else only
@@ -192,7 +245,13 @@ def compute_stats(
 
         store = open_store(con_or_store)
         con = connect(store)
+    check_run_id(run_id, "run id")
+    partial = None
     if store is not None:
+        from protxai_ray.store.runs import RunManifests
+
+        manifest = RunManifests(store).read(run_id)  # StoreError: corrupt run manifest
+        partial = check_finished(manifest, run_id, allow_partial=allow_partial)
         _check_files(store, run_id)
     annotations = list(annotations or [])
     classes = list(classes or [])
@@ -243,7 +302,10 @@ def compute_stats(
         )
     for missing in sorted(set(annotation_types) - set(found)):
         summary.notes.append(f"annotation {missing!r}: no protein of the run has it (not testable)")
+    if partial:
+        summary.partial = partial
+        summary.notes.insert(0, f"partial run: {partial} (--allow-partial); these stats cover only those")
     _summarise(summary)
     if store is not None:
-        summary.written = write_stats(store, run_id, tables)
+        summary.written = write_stats(store, run_id, tables, partial)
     return summary
