@@ -41,8 +41,9 @@ class RunConfig:
     ``steps``, ``tolerance``, ``max_nodes``, ``method``, ``derivative``, ``precision``: the
     ``AttributionSettings`` of the run (``attribution``; defaults: ``steps="auto"``, head error ≤ 1 %).
     ``actors``/``num_gpus`` size the Ray actor pool (``num_gpus`` per actor; 0 = CPU actors with
-    ``threads_per_actor`` torch threads each). ``where`` is a DuckDB SQL condition on the ``proteins``
-    table, ``accessions`` restricts the run to those accessions. ``memory_budget_mb`` bounds the activation
+    ``threads_per_actor`` torch threads each); ``executor="local"`` runs the same shard code in this
+    process instead (validate, tests, benchmarks that must not start Ray). ``where`` is a DuckDB SQL
+    condition on the ``proteins`` table, ``accessions`` restricts the run to those accessions. ``memory_budget_mb`` bounds the activation
     memory of one engine pass (the engine packs proteins of similar length under it); None means a fixed
     1024 MB on CPU (fixed, so batching and hence the bits do not depend on free RAM) and the engine's share
     of free memory on GPUs. ``run_id`` and ``parent_run`` must be plain names (``check_run_id``).
@@ -64,6 +65,7 @@ class RunConfig:
     shard_size: int = DEFAULT_SHARD_SIZE
     memory_budget_mb: int | None = None
     ray_address: str | None = None
+    executor: str = "ray"  # "ray": actor pool; "local": one AttributeShard in this process (no Ray)
     run_id: str = field(default_factory=new_run_id)
     where: str | None = None
     accessions: tuple[str, ...] | None = None
@@ -78,6 +80,8 @@ class RunConfig:
             raise ValueError("shard_size must be >= 1")
         if self.actors < 1:
             raise ValueError("actors must be >= 1")
+        if self.executor not in ("ray", "local"):
+            raise ValueError(f"executor must be 'ray' or 'local', got {self.executor!r}")
         if not self.num_gpus >= 0:  # also NaN
             raise ValueError(f"num_gpus must be >= 0 (0 = CPU actors), got {self.num_gpus!r}")
         if self.threads_per_actor < 1:

@@ -294,8 +294,22 @@ def _accuracy(store: Store, run_id: str, manifest: dict) -> tuple[list[float], l
     return [float(e) for e, _ in pairs], [int(n) for _, n in pairs]
 
 
+def stream_local(config: RunConfig, rows: list[dict]):
+    """``executor="local"``: the actor's code in this process, one shard after another."""
+    import pyarrow as pa
+
+    from protxai_ray.pipeline.actor import AttributeShard
+
+    worker = AttributeShard(config.replace(accessions=None, where=None))
+    for row in rows:
+        yield from worker(pa.Table.from_pylist([row])).to_pylist()
+
+
 def stream_shards(config: RunConfig, rows: list[dict]):
     """Yield one summary dict per shard as actors finish them (Ray started here if not yet running)."""
+    if config.executor == "local":
+        yield from stream_local(config, rows)
+        return
     import ray
 
     from protxai_ray.pipeline.actor import AttributeShard
