@@ -23,11 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from protxai_ray.errors import StoreError
+    from protxai_ray.errors import StoreError, check_run_id
     from protxai_ray.store.duck import require_layout
     from protxai_ray.store.runs import RunManifests
     from protxai_ray.store.verify import quarantine, summary_line, verify_run
 
+    if args.run:
+        check_run_id(args.run, "--run")
     store = require_layout(args.store)
     manifests = RunManifests(store)
     run_ids = [args.run] if args.run else manifests.list_run_ids()

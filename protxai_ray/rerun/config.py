@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from protxai_ray.errors import check_run_id
 from protxai_ray.rerun.lock import DEFAULT_TTL_S
 
 
@@ -29,6 +30,13 @@ class RerunConfig:
     check_only: bool = False
     lock_ttl_s: float = DEFAULT_TTL_S
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        # before anything is read or written: a run id names a store directory
+        if self.run_id is not None:
+            check_run_id(self.run_id, "--run-id")
+        if self.from_run != "latest":
+            check_run_id(self.from_run, "--from-run")
 
 
 REASON_WORDS = {

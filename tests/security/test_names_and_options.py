@@ -106,6 +106,17 @@ def test_stats_and_report_refuse_a_bad_run_id(store, run_id, command, tmp_path, 
     assert not Path(out).exists()
 
 
+@pytest.mark.parametrize("run_id", ["../../../../X", "a/b", "-x"])
+@pytest.mark.parametrize("option", ["rerun --run-id", "rerun --from-run", "verify --run"])
+def test_rerun_and_verify_refuse_a_bad_run_id(store, run_id, option, tmp_path, capsys) -> None:
+    command, flag = option.split()
+    args = [command, "--store", store, f"{flag}={run_id}"]
+    if command == "rerun":
+        args += ["--source", JSON_FILE, "--release", "2024_03"]
+    err = refused(args, store, capsys, also_unwritten=tmp_path / "X")
+    assert "not a run id" in err
+
+
 # ---- GPUs ---------------------------------------------------------------------------------------------
 
 
