@@ -48,37 +48,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+MAX_NOTES = 3
+
+
 def format_summary(summary: StatsSummary) -> str:
-    """The lines printed by the command."""
+    """The lines printed by the command: a bounded summary whatever the number of proteins, classes and
+    annotations (the full results are the stats tables; ``protxai query`` or ``protxai report`` show them)."""
     lines = [
         f"run_id={summary.run_id} release={summary.release} proteins={summary.proteins} "
-        f"classes={len(summary.classes)} annotations={len(summary.annotations)}",
+        f"classes={len(summary.classes)} annotations={len(summary.annotations)}; "
         f"head cells tested: {summary.cells_tested} (not testable: {summary.cells_untestable})",
     ]
     if summary.partial:
-        lines.insert(1, f"PARTIAL: run {summary.run_id} is unfinished ({summary.partial})")
+        lines.append(f"PARTIAL: run {summary.run_id} is unfinished ({summary.partial})")
     if summary.tolerance is not None:
         if summary.excluded:
-            worst = ", ".join(f"{a} ({e:.3g})" for a, e in summary.excluded[:10])
-            more = f" and {len(summary.excluded) - 10} more" if len(summary.excluded) > 10 else ""
+            worst = ", ".join(f"{a} ({e:.3g})" for a, e in summary.excluded[:5])
+            more = f" and {len(summary.excluded) - 5} more" if len(summary.excluded) > 5 else ""
             lines.append(
                 f"excluded {len(summary.excluded)} protein(s) with head error above the run's tolerance "
                 f"{summary.tolerance:g}: {worst}{more}"
             )
         else:
             lines.append(f"every protein's head error is within the run's tolerance {summary.tolerance:g}")
-    lines.append("significant heads (p_adj < 0.05) per class × annotation:")
-    for (cls, annotation), count in sorted(summary.significant.items()):
-        lines.append(f"  {cls:<20} {annotation:<20} {count}")
+    found = {key: count for key, count in summary.significant.items() if count}
+    cells = ", ".join(f"{cls} × {annotation}: {count}" for (cls, annotation), count in sorted(found.items()))
+    lines.append(f"significant heads (BH p_adj < 0.05): {cells or 'none'}")
     for annotation, rows in summary.top_heads.items():
-        lines.append(f"top heads for {annotation}:")
-        for row in rows:
-            lines.append(
-                f"  class={row['class']} layer={row['layer']} head={row['head']} n={row['n']} "
-                f"statistic={row['statistic']:g} p={row['p']:.3g} p_adj={row['p_adj']:.3g} ({row['method']})"
+        rows = [row for row in rows if row["significant"]][:3]
+        if rows:
+            best = "; ".join(
+                f"class={row['class']} layer={row['layer']} head={row['head']} n={row['n']} "
+                f"p_adj={row['p_adj']:.3g}"
+                for row in rows
             )
-    lines += [f"note: {note}" for note in summary.notes]
-    lines += [f"wrote {path}" for path in summary.written]
+            lines.append(f"top heads for {annotation}: {best}")
+    notes = summary.notes
+    lines += [f"note: {note}" for note in notes[:MAX_NOTES]]
+    if len(notes) > MAX_NOTES:
+        lines.append(f"note: ... and {len(notes) - MAX_NOTES} more (cells without a p say why in column 'note')")
+    if summary.written:
+        where = summary.written[0].rsplit("/", 2)[0]
+        lines.append(f"wrote {len(summary.written)} stats tables under {where}/")
     return "\n".join(lines)
 
 

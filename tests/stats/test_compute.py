@@ -129,8 +129,9 @@ def test_cli_prints_summary_and_errors(synthetic, capsys):
         == 0
     )
     out = capsys.readouterr().out
-    assert "top heads for active_site:" in out and f"layer={PLANTED_LAYER} head={PLANTED_HEAD}" in out
+    assert "top heads for active_site: class=EC 1" in out and f"layer={PLANTED_LAYER} head={PLANTED_HEAD}" in out
     assert "annotation 'motif': no protein of the run has it (not testable)" in out
+    assert len(out.splitlines()) <= 12 and "stats tables under runs/run_id=" in out
     assert main(["stats", "--store", synthetic.store.uri, "--run", "no-such-run"]) == 2
     err = capsys.readouterr().err
     assert "run 'no-such-run' not found" in err and synthetic.run_id in err
