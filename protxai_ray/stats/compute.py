@@ -19,6 +19,31 @@ from protxai_ray.store.schemas import STATS_TABLES
 
 _LEVELS = {"head": "head_track", "residue": "residue_track"}
 
+# ECO codes counted as experimental evidence by ``T:experimental`` annotations (docs/method.md): UniProt's
+# "experimental evidence used in manual assertion" (the only experimental code of UniProtKB features) and
+# the experimental codes of GO-style annotation (direct assay, mutant phenotype, genetic and physical
+# interaction, expression pattern, and the root "experimental evidence").
+EXPERIMENTAL_EVIDENCE = (
+    "ECO:0000269",
+    "ECO:0000006",
+    "ECO:0000314",
+    "ECO:0000315",
+    "ECO:0000316",
+    "ECO:0000353",
+    "ECO:0000270",
+)
+# Annotation types reported as negative controls: tested whenever the run's proteins carry them, with the
+# note "negative control" in the output and a residue-level BH family of their own.
+NEGATIVE_CONTROLS = ("signal",)
+# The tables ``compute_stats`` writes (``head_comparison`` is written by ``compare_runs``).
+RUN_STATS_TABLES = (
+    "protein_head_scores",
+    "protein_residue_scores",
+    "head_enrichment",
+    "residue_enrichment",
+    "head_positivity",
+)
+
 
 def build_masks(
     con: duckdb.DuckDBPyConnection,
@@ -29,13 +54,19 @@ def build_masks(
     excluded: list[str] | None = None,
 ) -> None:
     """stats_run_proteins, stats_annotation_mask, stats_annotation_sizes ([] = no filter); ``excluded``
-    accessions are left out of every statistic."""
+    accessions are left out of every statistic. An annotation ``T:experimental`` / ``T:predicted`` keeps
+    the features of type T with / without an experimental ECO code (``EXPERIMENTAL_EVIDENCE``)."""
     con.execute(
         query("masks.sql", "run_proteins"),
         {"run_id": run_id, "release": release, "classes": classes, "excluded": list(excluded or [])},
     )
     con.execute(query("masks.sql", "residue_types"))
-    con.execute(query("masks.sql", "annotation_mask"), {"release": release, "annotations": annotations})
+    columns = {d[0] for d in con.execute("SELECT * FROM annotations LIMIT 0").description}
+    evidence = "a.evidence" if "evidence" in columns else "NULL::VARCHAR"  # stores from before the column
+    con.execute(
+        query("masks.sql", "annotation_mask").replace("{evidence}", evidence),
+        {"release": release, "annotations": annotations, "experimental_codes": list(EXPERIMENTAL_EVIDENCE)},
+    )
     con.execute(query("masks.sql", "annotation_sizes"))
     con.execute(query("masks.sql", "annotation_residues"))
 
@@ -104,9 +135,21 @@ def _adjust(con: duckdb.DuckDBPyConnection, table: str, cells: np.ndarray, famil
         con.unregister("stats_pvalues")
 
 
-def run_tests(con: duckdb.DuckDBPyConnection, annotation_types: list[str]) -> None:
-    """stats_cells … stats_cell_results: Wilcoxon (+ t-test overlay) per cell, BH per family."""
-    con.execute(query("enrichment.sql", "cells"), {"annotation_types": annotation_types})
+def run_tests(
+    con: duckdb.DuckDBPyConnection,
+    annotation_types: list[str],
+    negative_controls: tuple[str, ...] | list[str] = NEGATIVE_CONTROLS,
+) -> None:
+    """stats_cells … stats_cell_results: Wilcoxon (+ t-test overlay) per cell, BH per family.
+
+    Families (``enrichment.sql``): per-head tests, class × annotation; residue-level tests, class over
+    ``annotation_types`` except ``negative_controls`` (which form their own family), so what else the
+    store holds never enters a family."""
+    controls = list(negative_controls)
+    con.execute(
+        query("enrichment.sql", "cells"),
+        {"annotation_types": annotation_types, "negative_controls": controls},
+    )
     con.execute(query("enrichment.sql", "test_values"))
     con.execute(query("enrichment.sql", "signed_ranks"))
     ranks = con.execute(
@@ -148,13 +191,14 @@ def run_tests(con: duckdb.DuckDBPyConnection, annotation_types: list[str]) -> No
     con.unregister("stats_cell_pvalues_arrow")
     _adjust(con, "stats_p_adjusted", column["cell"], column["family"], p)
     _adjust(con, "stats_t_p_adjusted", column["cell"], column["family"], t_p)
-    con.execute(query("enrichment.sql", "cell_results"))
+    con.execute(query("enrichment.sql", "cell_results"), {"negative_controls": controls})
 
 
 def result_tables(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, pa.Table]:
-    """The five stats tables as Arrow tables with exactly their ``store.schemas`` schemas."""
+    """The five tables of ``RUN_STATS_TABLES`` as Arrow tables with exactly their ``store.schemas`` schemas."""
     out: dict[str, pa.Table] = {}
-    for name, schema in STATS_TABLES.items():
+    for name in RUN_STATS_TABLES:
+        schema = STATS_TABLES[name]
         table = con.execute(query("enrichment.sql", name), {"run_id": run_id}).to_arrow_table()
         out[name] = table.select(schema.names).cast(schema)
     return out

@@ -1,8 +1,11 @@
 -- Tests across the proteins of a class (docs/method.md "Statistics"). Every test is a "cell" with one value
--- x per protein; a "family" is the set of cells corrected together by Benjamini-Hochberg:
+-- x per protein; a "family" is the set of cells corrected together by Benjamini-Hochberg (only the
+-- testable cells of a family count as hypotheses):
 --   head_enrichment     x = r of head (layer, head) for annotation a;  family = class x annotation
 --                       (all heads of the model)
---   residue_enrichment  x = r of the embedding IG for annotation a;    family = class (all annotations)
+--   residue_enrichment  x = r of the embedding IG for annotation a;    family = class: the annotation
+--                       types tested in this computation ($annotation_types), negative controls
+--                       ($negative_controls, e.g. signal) excepted: those form a family of their own
 --   head_positivity     x = relevance_sum of head (layer, head);       family = class (all heads)
 -- and three companions reported as extra columns of head_enrichment / residue_enrichment:
 --   head_enrichment_aa     x = r_aa_adjusted of the head (composition-adjusted r); family as head_enrichment
@@ -29,12 +32,22 @@ grid AS (
     SELECT 'residue_enrichment_aa', class, annotation, NULL, NULL FROM classes, annotation_types
     UNION ALL
     SELECT 'annotated_positivity', class, annotation, layer, head FROM classes, annotation_types, model_heads
+),
+keyed AS (
+    SELECT *,
+           -- the family, spelled out: test | class | annotation (per-head tests) or test | class
+           -- (residue tests; "| negative controls" for the controls' own family)
+           concat_ws(' | ', test, class,
+                     CASE WHEN layer IS NOT NULL THEN annotation
+                          WHEN list_contains($negative_controls::VARCHAR[], annotation)
+                          THEN 'negative controls' END) AS family_key
+    FROM grid
 )
 SELECT row_number() OVER (ORDER BY test, class, annotation, layer, head) AS cell,
-       dense_rank() OVER (ORDER BY test, class,
-                          CASE WHEN layer IS NOT NULL THEN annotation END) AS family,
+       dense_rank() OVER (ORDER BY family_key) AS family,
+       family_key,
        test, class, annotation, layer::SMALLINT AS layer, head::SMALLINT AS head
-FROM grid;
+FROM keyed;
 
 -- name: test_values
 -- One value per protein and cell; NULL values (r of a constant track, r_aa_adjusted where it is not
@@ -121,7 +134,8 @@ FROM (
 
 -- name: cell_results
 -- Every cell with its test results; stats_cell_pvalues (cell, p, method, note, t_statistic, t_p) comes
--- from wilcoxon.py / ttest.py, stats_p_adjusted and stats_t_p_adjusted from benjamini_hochberg.
+-- from wilcoxon.py / ttest.py, stats_p_adjusted and stats_t_p_adjusted from benjamini_hochberg. The note
+-- of a negative control's cells ends with "negative control" (the flag in the output tables).
 CREATE OR REPLACE TEMP TABLE stats_cell_results AS
 SELECT c.test, c.class, c.annotation, c.layer, c.head,
        r.n::BIGINT AS n,
@@ -129,7 +143,9 @@ SELECT c.test, c.class, c.annotation, c.layer, c.head,
        v.p, w.p_adj,
        coalesce(w.p_adj < 0.05, false) AS significant,
        v.p IS NOT NULL AS testable,
-       v.method, v.note,
+       v.method,
+       CASE WHEN list_contains($negative_controls::VARCHAR[], c.annotation)
+            THEN concat_ws('; ', v.note, 'negative control') ELSE v.note END AS note,
        v.t_statistic, v.t_p, t.p_adj AS t_p_adj
 FROM stats_cells AS c
 JOIN stats_signed_ranks AS r USING (cell)

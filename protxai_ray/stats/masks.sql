@@ -32,19 +32,39 @@ FROM (SELECT accession, sequence, unnest(range(1, length + 1)) AS position FROM 
 --   positive        residues K R
 --   tm_hydrophobic  residues F M W I V L P A inside a `transmembrane` range
 --   tm_positive     residues K R inside a `transmembrane` range
--- $annotations = [] keeps every type (all feature types of the run's proteins plus the four controls).
+-- Evidence-restricted types, built only when requested by name (T = any feature type):
+--   T:experimental  the T features with at least one experimental ECO code ($experimental_codes)
+--   T:predicted     the T features with ECO codes, none of them experimental
+-- (features without evidence, e.g. TMbed's, are in neither). {evidence} is annotations.evidence, or
+-- NULL for stores written before that column existed.
+-- $annotations = [] keeps every type (all feature types of the run's proteins plus the four controls;
+-- no evidence-restricted types).
 CREATE OR REPLACE TEMP TABLE stats_annotation_mask AS
 WITH feature_ranges AS (
-    SELECT a.accession, a.feature_type AS annotation,
+    SELECT a.accession, a.feature_type AS annotation, {evidence} AS evidence,
            greatest(a.start, 1) AS first_position, least(a."end", p.length) AS last_position
     FROM annotations AS a
     JOIN stats_run_proteins AS p USING (accession)
     WHERE a.release = $release AND a.start IS NOT NULL AND a."end" IS NOT NULL
 ),
+evidence_ranges AS (
+    SELECT accession, annotation || ':experimental' AS annotation, first_position, last_position
+    FROM feature_ranges
+    WHERE list_contains($annotations::VARCHAR[], annotation || ':experimental')
+      AND list_has_any(string_split(evidence, ','), $experimental_codes::VARCHAR[])
+    UNION ALL
+    SELECT accession, annotation || ':predicted', first_position, last_position
+    FROM feature_ranges
+    WHERE list_contains($annotations::VARCHAR[], annotation || ':predicted')
+      AND coalesce(evidence, '') <> ''
+      AND NOT list_has_any(string_split(evidence, ','), $experimental_codes::VARCHAR[])
+),
 feature_positions AS (
     SELECT DISTINCT accession, annotation, position
     FROM (SELECT accession, annotation, unnest(range(first_position, last_position + 1)) AS position
-          FROM feature_ranges WHERE first_position <= last_position)
+          FROM (SELECT accession, annotation, first_position, last_position FROM feature_ranges
+                UNION ALL SELECT * FROM evidence_ranges)
+          WHERE first_position <= last_position)
 ),
 transmembrane_residues AS (
     SELECT s.accession, s.position, s.residue

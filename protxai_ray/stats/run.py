@@ -2,7 +2,7 @@
 
 Reads only the store views (``proteins``, ``annotations``, ``predictions``, ``residues``, ``heads``,
 ``runs``) and writes ``runs/run_id=ID/stats/<table>/part-0.parquet`` for every table of
-``protxai_ray.store.schemas.STATS_TABLES``, replacing earlier stats of that run.
+``protxai_ray.stats.compute.RUN_STATS_TABLES``, replacing earlier stats of that run.
 """
 
 from __future__ import annotations
@@ -13,7 +13,13 @@ import duckdb
 import pyarrow as pa
 
 from protxai_ray.errors import RunError, StoreError, check_run_id
-from protxai_ray.stats.compute import build_masks, build_scores, result_tables, run_tests
+from protxai_ray.stats.compute import (
+    NEGATIVE_CONTROLS,
+    build_masks,
+    build_scores,
+    result_tables,
+    run_tests,
+)
 from protxai_ray.store.schemas import STATS_TABLES
 
 SIGNIFICANCE = 0.05
@@ -221,6 +227,7 @@ def compute_stats(
     allow_partial: bool = False,
     proteins_per_batch: int = 64,
     include_unconverged: bool = False,
+    negative_controls: tuple[str, ...] | list[str] = NEGATIVE_CONTROLS,
 ) -> StatsSummary:
     """Compute (and, given a store, write) the stats tables of run ``run_id``.
 
@@ -234,8 +241,12 @@ def compute_stats(
     ``release`` defaults to the run's manifest release. Tracks are scored ``proteins_per_batch``
     proteins at a time (bounds DuckDB's memory; the results do not depend on it). Proteins whose estimated
     head error exceeds the run's tolerance (``steps="auto"`` runs) are left out and listed in
-    ``summary.excluded`` unless ``include_unconverged``. Raises RunError for an unknown run, a run
-    without heads, or a requested class the run does not have.
+    ``summary.excluded`` unless ``include_unconverged``. ``negative_controls`` (default ``signal``) are
+    tested whenever a protein of the run carries them, also when ``annotations`` leaves them out; their
+    cells' note says "negative control" and their residue-level cells form a BH family of their own, so
+    they never change the p_adj of the requested annotations. Annotation ``T:experimental`` /
+    ``T:predicted`` restricts type T to features with / without experimental ECO evidence. Raises
+    RunError for an unknown run, a run without heads, or a requested class the run does not have.
     """
     if isinstance(con_or_store, duckdb.DuckDBPyConnection):
         con = con_or_store
@@ -262,7 +273,8 @@ def compute_stats(
 
     tolerance, unconverged = unconverged_proteins(con, run_id)
     excluded = [] if include_unconverged else unconverged
-    build_masks(con, run_id, release, annotations, classes, [a for a, _ in excluded])
+    controls = [c for c in negative_controls if annotations and c not in annotations]
+    build_masks(con, run_id, release, annotations + controls, classes, [a for a, _ in excluded])
     proteins = con.execute("SELECT count(*) FROM stats_run_proteins").fetchone()[0]
     if proteins == 0:
         if excluded:
@@ -275,9 +287,9 @@ def compute_stats(
         r[0]
         for r in con.execute("SELECT DISTINCT annotation FROM stats_annotation_sizes ORDER BY 1").fetchall()
     ]
-    annotation_types = annotations or found
+    annotation_types = annotations + [c for c in controls if c in found] if annotations else found
     build_scores(con, run_id, proteins_per_batch)
-    run_tests(con, annotation_types)
+    run_tests(con, annotation_types, negative_controls)
     tables = result_tables(con, run_id)
     summary = StatsSummary(
         run_id=run_id,
@@ -302,6 +314,11 @@ def compute_stats(
         )
     for missing in sorted(set(annotation_types) - set(found)):
         summary.notes.append(f"annotation {missing!r}: no protein of the run has it (not testable)")
+    for control in (c for c in negative_controls if c in annotation_types and c in found):
+        summary.notes.append(
+            f"annotation {control!r} is tested as a negative control (its cells' note says 'negative "
+            "control'; its residue-level BH family is its own)"
+        )
     if partial:
         summary.partial = partial
         summary.notes.insert(0, f"partial run: {partial} (--allow-partial); these stats cover only those")

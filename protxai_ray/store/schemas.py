@@ -114,6 +114,12 @@ ANNOTATIONS = _schema(
             "Ligand of a binding site (UniProt's ligand name, or derived from the description in older "
             "releases); empty for other features.",
         ),
+        (
+            "evidence",
+            pa.string(),
+            "ECO evidence codes the entry attaches to the feature, sorted and comma-joined (e.g. "
+            "ECO:0000255,ECO:0000269); NULL when it gives none (TMbed records, pre-2014 entries).",
+        ),
     ]
 )
 
@@ -428,12 +434,50 @@ HEAD_POSITIVITY = _schema(
     + _test_columns("the head's relevance_sum", "all heads of the model for this class")
 )
 
+# Trained vs control (protxai_ray.stats.compare.compare_runs): paired per-protein differences of r between
+# run_id and control_run_id per class × annotation × head, with percentile bootstrap CIs over proteins;
+# written to runs/run_id=ID/stats/head_comparison/control-CONTROL.parquet.
+_DIFFERENCE = "r(run_id) − r(control_run_id) of the same protein (protein_head_scores)"
+HEAD_COMPARISON = _schema(
+    [
+        _STATS_RUN_ID,
+        ("control_run_id", pa.string(), "The control run compared against (e.g. a shuffled-label model)."),
+        _CLASS,
+        ("annotation", pa.string(), _ANNOTATION),
+        *_HEAD_COLUMNS,
+        (
+            "n",
+            pa.int64(),
+            "Paired proteins: attributed in both runs with the same sequence (accession and CRC64), r "
+            "defined in both.",
+        ),
+        ("mean_r", pa.float64(), "Mean r of run_id over the n paired proteins."),
+        ("control_mean_r", pa.float64(), "Mean r of control_run_id over the n paired proteins."),
+        ("mean_difference", pa.float64(), f"Mean over the n proteins of {_DIFFERENCE}."),
+        (
+            "ci_low",
+            pa.float64(),
+            "Lower end of the percentile bootstrap confidence interval of mean_difference (proteins "
+            "resampled with replacement); NULL when n < 2.",
+        ),
+        ("ci_high", pa.float64(), "Upper end of that interval; NULL when n < 2."),
+        ("aa_n", pa.int64(), "Paired proteins with r_aa_adjusted defined in both runs."),
+        ("aa_mean_difference", pa.float64(), "Mean paired difference of r_aa_adjusted (composition-adjusted r)."),
+        ("aa_ci_low", pa.float64(), "Lower end of the bootstrap interval of aa_mean_difference."),
+        ("aa_ci_high", pa.float64(), "Upper end of the bootstrap interval of aa_mean_difference."),
+        ("resamples", pa.int32(), "Bootstrap resamples of the proteins (the same ones for every head of a cell)."),
+        ("confidence", pa.float64(), "Confidence level of the interval (0.95 = 2.5th to 97.5th percentile)."),
+        ("seed", pa.int64(), "Seed of the resampling (with class and annotation; compare_runs documents it)."),
+    ]
+)
+
 STATS_TABLES: dict[str, pa.Schema] = {
     "protein_head_scores": PROTEIN_HEAD_SCORES,
     "protein_residue_scores": PROTEIN_RESIDUE_SCORES,
     "head_enrichment": HEAD_ENRICHMENT,
     "residue_enrichment": RESIDUE_ENRICHMENT,
     "head_positivity": HEAD_POSITIVITY,
+    "head_comparison": HEAD_COMPARISON,
 }
 
 # One row per run manifest (the ``runs`` view).

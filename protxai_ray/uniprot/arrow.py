@@ -57,6 +57,7 @@ def annotations_table(release: str, entries: Iterable[ProteinEntry]) -> pa.Table
             rows["end"].append(feature.end)
             rows["description"].append(feature.description)
             rows["ligand"].append(feature.ligand)
+            rows["evidence"].append(feature.evidence or None)
     return pa.table(rows, schema=ANNOTATIONS)
 
 

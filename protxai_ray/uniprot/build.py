@@ -20,8 +20,9 @@ from protxai_ray.uniprot.records import Feature, ProteinEntry, RejectedEntry
 RESIDUES = "ACDEFGHIKLMNPQRSTVWYBZXUOJ"
 _BAD_RESIDUE = re.compile(f"[^{RESIDUES}]")
 
-# (feature_type, start or None if unknown, end or None if unknown, description, ligand)
-RawFeature = tuple[str, int | None, int | None, str, str]
+# (feature_type, start or None if unknown, end or None if unknown, description, ligand[, evidence]);
+# evidence = ``features.evidence_codes`` of the feature (formats without evidence give 5-tuples: "").
+RawFeature = tuple[str, int | None, int | None, str, str] | tuple[str, int | None, int | None, str, str, str]
 
 
 def _bad_letters(sequence: str) -> str:
@@ -73,7 +74,7 @@ def build_entry(
         f"{accession}: dropped {ftype} located on isoform {isoform} (positions refer to that isoform)"
         for ftype, isoform in isoform_features or ()
     ]
-    for feature_type, start, end, description, ligand in features:
+    for feature_type, start, end, description, ligand, *evidence in features:
         if start is None or end is None:
             where = f"{'?' if start is None else start}..{'?' if end is None else end}"
             notes.append(f"{accession}: dropped {feature_type} {where} (unknown end)")
@@ -88,7 +89,7 @@ def build_entry(
             )
         if not ligand:
             ligand = legacy_ligand(feature_type, description)
-        kept.append(Feature(feature_type, start, end, description, ligand))
+        kept.append(Feature(feature_type, start, end, description, ligand, evidence[0] if evidence else ""))
     return ProteinEntry(
         accession=accession,
         entry_name=entry_name,

@@ -18,6 +18,15 @@ Ligands: ``ligand`` comes from an explicit ligand field (XML ``<ligand><name>``,
 ``calcium_binding``) that have no such field, ``ligand`` is the first clause of the description without a
 trailing ordinal ("Zinc; catalytic" -> "Zinc", "Calcium 2" -> "Calcium", "ATP" -> "ATP"), so ligand
 queries work across the 2022_03 change; the full text stays in ``description``.
+
+Evidence: ``evidence`` is the set of ECO codes the record attaches to the feature, sorted and joined by
+``,`` ("ECO:0000255,ECO:0000269"; "" when the record gives none). XML: the feature's ``evidence="1 2"``
+keys resolved through the entry's ``<evidence type="ECO:..." key="1">`` elements; flat 2019_11+: the
+``/evidence="ECO:0000269|PubMed:...,  ECO:..."`` qualifier; older flat layouts: the ``{ECO:...}`` braces
+at the end of the description; JSON: ``evidences[].evidenceCode``. Sources (PubMed ids, rules) are not
+kept, so the same feature gives the same value in every format. Pre-2014 status words ("Potential",
+"By similarity", "Probable") and non-ECO evidence keys are not codes and give "". TMbed records carry
+no evidence ("").
 """
 
 from __future__ import annotations
@@ -172,6 +181,7 @@ CANONICAL_TYPES = (
 LEGACY_LIGAND_TYPES = frozenset({"metal_binding", "nucleotide_binding", "calcium_binding"})
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
+_ECO_CODE = re.compile(r"ECO:\d{7}")
 _TRAILING_ORDINAL = re.compile(r"\s+\d+$")
 
 
@@ -198,3 +208,9 @@ def legacy_ligand(feature_type: str, description: str) -> str:
         return ""
     first = description.split(";", 1)[0].strip()
     return _TRAILING_ORDINAL.sub("", first)
+
+
+def evidence_codes(texts) -> str:
+    """The ECO codes found in ``texts`` (strings such as "ECO:0000269|PubMed:123, ECO:0000255"), sorted,
+    de-duplicated and joined by ``,``; "" when there are none."""
+    return ",".join(sorted({code for text in texts if text for code in _ECO_CODE.findall(text)}))

@@ -8,7 +8,8 @@
 * DE: ``EC=1.2.3.4`` (2008+) and free text ``(EC 1.2.3.4)`` (older).
 * FT: the 2019_11+ layout ``FT   KEY             from..to`` with ``/note=``, ``/ligand=`` qualifiers, and the
   older ``FT   KEY      from     to       description.`` (a feature line with two position columns).
-  Legacy keys METAL/NP_BIND/CA_BIND (before 2022_03) keep their own canonical names.
+  Legacy keys METAL/NP_BIND/CA_BIND (before 2022_03) keep their own canonical names. Feature evidence:
+  the ECO codes of ``/evidence=`` (2019_11+) or of the ``{ECO:...}`` braces ending the description (older).
 * An entry that does not end with ``//`` before the end of the file is rejected as truncated.
 """
 
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from protxai_ray.uniprot.build import RawFeature, build_entry
-from protxai_ray.uniprot.features import flat_type
+from protxai_ray.uniprot.features import evidence_codes, flat_type
 from protxai_ray.uniprot.records import ProteinEntry, RejectedEntry
 
 _EC_NEW = re.compile(r"EC=([0-9n.\-]+)")
@@ -95,7 +96,9 @@ def _features(lines: list[str], isoform: list[tuple[str, str]]) -> list[RawFeatu
             isoform.append((flat_type(key), end))
             return
         if legacy is not None:
-            description = _EVIDENCE.sub("", " ".join(legacy)).strip()
+            text = " ".join(legacy)
+            evidence = evidence_codes(_EVIDENCE.findall(text))
+            description = _EVIDENCE.sub("", text).strip()
             if description.endswith("."):
                 description = description[:-1]
             description = _STATUS.sub("", description).strip()
@@ -103,7 +106,8 @@ def _features(lines: list[str], isoform: list[tuple[str, str]]) -> list[RawFeatu
                 description = ""
         else:
             description = quals.get("note", "")
-        features.append((flat_type(key), start, end, description, quals.get("ligand", "")))
+            evidence = evidence_codes([quals.get("evidence", "")])
+        features.append((flat_type(key), start, end, description, quals.get("ligand", ""), evidence))
 
     for line in lines:
         if line[5] != " ":  # a new feature

@@ -18,6 +18,7 @@ class Feature:
     end: int  # 1-based, inclusive
     description: str = ""
     ligand: str = ""
+    evidence: str = ""  # ECO codes of the feature's evidence, sorted and ","-joined ("" = none given)
 
 
 @dataclass(slots=True)

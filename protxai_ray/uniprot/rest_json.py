@@ -4,6 +4,7 @@ Current schema: ``entryType`` "UniProtKB reviewed (Swiss-Prot)", feature types "
 cross-references under ``uniProtKBCrossReferences[].database``. Beta schema: ``entryType`` "Swiss-Prot",
 XML-style lower-case feature types ("mutagenesis site"), cross-references with ``databaseType``.
 Location modifiers: EXACT/OUTSIDE keep the value; UNKNOWN (no value) drops the feature with a note.
+Feature evidence: the ECO codes of ``evidences[].evidenceCode`` (``features.evidence_codes``).
 
 The document is decoded with ``json.load`` (REST pages are bounded in size; the standard library has no
 streaming decoder); text that is not valid JSON is an InvalidSource naming the file and position.
@@ -18,7 +19,7 @@ from typing import BinaryIO
 
 from protxai_ray.errors import InvalidSource
 from protxai_ray.uniprot.build import RawFeature, build_entry
-from protxai_ray.uniprot.features import json_type
+from protxai_ray.uniprot.features import evidence_codes, json_type
 from protxai_ray.uniprot.records import ProteinEntry, RejectedEntry
 
 
@@ -50,6 +51,7 @@ def _features(entry: dict, isoform: list[tuple[str, str]]) -> list[RawFeature]:
             isoform.append((json_type(feature.get("type", "")), location["sequence"]))
             continue
         ligand = feature.get("ligand") or {}
+        evidences = feature.get("evidences") or []
         features.append(
             (
                 json_type(feature.get("type", "")),
@@ -57,6 +59,7 @@ def _features(entry: dict, isoform: list[tuple[str, str]]) -> list[RawFeature]:
                 _end(location.get("end")),
                 feature.get("description") or "",
                 ligand.get("name", "") if isinstance(ligand, dict) else "",
+                evidence_codes(e.get("evidenceCode") for e in evidences if isinstance(e, dict)),
             )
         )
     return features

@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 
 from protxai_ray.errors import InvalidSource
 from protxai_ray.uniprot.build import RawFeature, build_entry
-from protxai_ray.uniprot.features import xml_type
+from protxai_ray.uniprot.features import evidence_codes, xml_type
 from protxai_ray.uniprot.records import ProteinEntry, RejectedEntry
 
 _UNKNOWN = None
@@ -40,7 +40,8 @@ def _position(element) -> int | None:
 
 
 def _feature(element, isoform: list[tuple[str, str]]) -> RawFeature | None:
-    """One feature; None (recorded in ``isoform``) when its location is on another isoform."""
+    """One feature; None (recorded in ``isoform``) when its location is on another isoform. The 6th field
+    holds the feature's evidence *keys* ("1 2"); ``_entry`` resolves them to ECO codes."""
     ftype = xml_type(element.get("type", ""))
     description = element.get("description", "")
     ligand = ""
@@ -64,7 +65,7 @@ def _feature(element, isoform: list[tuple[str, str]]) -> RawFeature | None:
                 if _local(part.tag) == "name":
                     ligand = (part.text or "").strip()
                     break
-    return (ftype, start, end, description, ligand)
+    return (ftype, start, end, description, ligand, element.get("evidence", ""))
 
 
 def _entry(element, source: str) -> ProteinEntry | RejectedEntry:
@@ -79,9 +80,12 @@ def _entry(element, source: str) -> ProteinEntry | RejectedEntry:
     go: list[str] = []
     features: list[RawFeature] = []
     isoform: list[tuple[str, str]] = []
+    evidence_types: dict[str, str] = {}  # <evidence key="1" type="ECO:..."> (listed after the features)
     for child in element:
         tag = _local(child.tag)
-        if tag == "feature":
+        if tag == "evidence":
+            evidence_types[child.get("key", "")] = child.get("type", "")
+        elif tag == "feature":
             feature = _feature(child, isoform)
             if feature is not None:
                 features.append(feature)
@@ -107,6 +111,10 @@ def _entry(element, source: str) -> ProteinEntry | RejectedEntry:
             carried_length = int(length) if length else None
             version = child.get("version")
             sequence_version = int(version) if version else None
+    features = [
+        (*feature[:5], evidence_codes(evidence_types.get(key, "") for key in feature[5].split()))
+        for feature in features
+    ]
     version = element.get("version")
     return build_entry(
         source,
