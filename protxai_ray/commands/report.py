@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "transmembrane and the residue controls the stats have)",
     )
     parser.add_argument("--annotation", help="draw relevance tracks for this annotation type only")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--tracks", type=int, default=4, help="proteins drawn as relevance tracks per annotation"
     )
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         control_run=args.control_run,
         track_annotation=args.annotation,
         n_tracks=args.tracks,
+        progress=not args.no_progress,
     )
     print(f"report={index}")
     return 0

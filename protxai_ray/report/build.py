@@ -67,14 +67,24 @@ def build_report(
     control_run: str | None = None,
     track_annotation: str | None = None,
     n_tracks: int = 4,
+    progress: bool = False,
 ) -> Path:
     """Write ``index.html`` and its figures for ``run_id`` into ``out_dir``; returns the page's path.
 
     ``store`` (a ``Store`` or URI; optional) supplies the run manifest's model name and type for the
     header. ``annotations``: the annotation types shown (default ``data.DEFAULT_ANNOTATIONS`` present in
     the stats). ``track_annotation``: draw relevance tracks for this type only (default: every shown type
-    with listed heads). Raises RunError for an unknown run or a run without statistics.
+    with listed heads). ``progress``: a step bar with elapsed time on stderr. Raises RunError for an unknown
+    run or a run without statistics.
     """
+    from tqdm import tqdm
+
+    bar = tqdm(total=7, desc=f"report {run_id}", unit="step", disable=not progress, dynamic_ncols=True)
+
+    def step(label: str) -> None:
+        bar.set_postfix_str(label, refresh=False)
+        bar.update(1)
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not con.execute("SELECT count(*) FROM runs WHERE run_id = $r", {"r": run_id}).fetchone()[0]:
@@ -87,8 +97,10 @@ def build_report(
     info = data.run_info(con, run_id, layers, heads, _manifest(store, run_id))
     found = data.findings(con, run_id, shown)
     flips = data.faithfulness(con, run_id)
+    step("tables read")
 
     tracks_html, drawn = _tracks_section(con, run_id, found, shown, track_annotation, n_tracks, out)
+    step("relevance tracks")
     sections: list[tuple[str, str, str, str]] = []  # (anchor, contents label, heading, body)
     sections.append(
         (
@@ -111,7 +123,9 @@ def build_report(
     sections.append(
         ("accuracy", "Integration accuracy", "Integration accuracy", _accuracy_body(con, run_id, out))
     )
+    step("findings, faithfulness, accuracy")
     sections += _heatmap_sections(con, run_id, layers, heads, maps, shown, out)
+    step("heatmaps")
     embedding = data.embedding_results(con, run_id)
     embedding = embedding[embedding["annotation"].isin(shown)]
     if not embedding.empty:
@@ -127,6 +141,7 @@ def build_report(
         )
     if tracks_html:
         sections.append(("tracks", "Relevance tracks", "Relevance tracks", tracks_html))
+    step("embedding level")
     accessions, classes, profiles = data.head_profiles(con, run_id)
     if len(accessions) >= 3 and profiles.shape[1] >= 2:
         coords, explained = analyses.profile_pca(profiles)
@@ -135,8 +150,11 @@ def build_report(
             ("pca", "PCA", "PCA of head-relevance profiles", '<img src="pca_head_profiles.png" alt="PCA">')
         )
 
+    step("PCA")
     index = out / "index.html"
     index.write_text(_page(info, flips, control_run, shown, sections))
+    step("index.html")
+    bar.close()
     return index
 
 
