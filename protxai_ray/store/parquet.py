@@ -32,12 +32,19 @@ BYTE_STREAM_SPLIT_TYPES = (pa.float32(), pa.float64())
 DELTA_COLUMNS = frozenset({"position"})
 
 
-def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+def conform(table: pa.Table, schema: pa.Schema, *, fill_missing: bool = False) -> pa.Table:
     """``table`` with exactly ``schema``'s columns, order and types (extra columns dropped).
 
-    Raises StoreError naming the missing columns or the column that cannot be cast.
+    ``fill_missing`` (reading files written by an older version): nullable columns the file lacks come back
+    as nulls (schema evolution by added columns). Raises StoreError naming the missing columns or the
+    column that cannot be cast.
     """
     missing = [name for name in schema.names if name not in table.column_names]
+    if fill_missing:
+        for name in missing:
+            if schema.field(name).nullable:
+                table = table.append_column(schema.field(name), pa.nulls(table.num_rows, schema.field(name).type))
+        missing = [name for name in schema.names if name not in table.column_names]
     if missing:
         raise StoreError(f"table lacks column(s) {', '.join(missing)} of its schema")
     selected = table.select(schema.names)
@@ -120,6 +127,6 @@ def read_table(store: Store, relpaths: Sequence[str], schema: pa.Schema | None =
         except FileNotFoundError as exc:
             raise StoreError(f"{store.uri_of(rel)}: listed Parquet file is missing") from exc
         table = pq.read_table(pa.BufferReader(data))
-        tables.append(conform(table, schema) if schema is not None else table)
+        tables.append(conform(table, schema, fill_missing=True) if schema is not None else table)
     combined = pa.concat_tables(tables, promote_options="default" if schema is None else "none")
     return combined.replace_schema_metadata(None)

@@ -99,3 +99,20 @@ def test_s3_upload_failure_leaves_no_object(s3_store, monkeypatch) -> None:
         write_parquet_atomic(store, "t/f.parquet", residues(3), RESIDUES)
     monkeypatch.undo()
     assert store.list("t") == ["t/keep.bin"]
+
+
+def test_files_of_an_older_schema_read_with_added_columns_as_nulls(tmp_path) -> None:
+    """A release written before ``annotations.evidence`` existed stays readable (and mergeable)."""
+    from protxai_ray.store.schemas import ANNOTATIONS
+
+    store = Store(tmp_path)
+    old_schema = pa.schema([f for f in ANNOTATIONS if f.name != "evidence"])
+    old = pa.table(
+        {"release": ["r"], "accession": ["P1"], "feature_type": ["motif"], "start": [3], "end": [5]}
+        | {"description": [None], "ligand": [None]},
+        schema=old_schema,
+    )
+    write_parquet_atomic(store, "old/part-0.parquet", old, old_schema)
+    back = read_table(store, ["old/part-0.parquet"], ANNOTATIONS)
+    assert back.schema.names == ANNOTATIONS.names and back.column("evidence").to_pylist() == [None]
+    assert back.column("start").to_pylist() == [3]
