@@ -63,6 +63,8 @@ class DemoResult:
     top_heads: list[tuple] = field(default_factory=list)
     embedding: dict[str, float | None] = field(default_factory=dict)  # model name -> embedding-level p_adj
     embedding_aa: dict[str, float | None] = field(default_factory=dict)  # ... composition-adjusted
+    # trained vs control, transmembrane in GO:0016020, per head: (layer, head, n, mean Δr, CI low, CI high)
+    comparison: list[tuple] = field(default_factory=list)
 
 
 def select_proteins(con, release: str, membrane: int, other: int, max_length: int) -> list[str]:
@@ -170,6 +172,16 @@ def run_demo(
         ).fetchone()
         result.embedding[name], result.embedding_aa[name] = (None, None) if row is None else row
     trained = result.runs["membrane"]
+    from protxai_ray.stats.compare import compare_runs
+
+    compare_runs(con, trained, result.runs["membrane_shuffled"], ["transmembrane"], store=st)
+    register_views(con, st)
+    result.comparison = con.execute(
+        """SELECT layer, head, n, mean_difference, ci_low, ci_high FROM head_comparison
+           WHERE run_id = $r AND control_run_id = $c AND annotation = 'transmembrane' AND class = 'GO:0016020'
+           ORDER BY mean_difference DESC NULLS LAST, layer, head""",
+        {"r": trained, "c": result.runs["membrane_shuffled"]},
+    ).fetchall()
     result.top_heads = con.execute(
         TOP_HEADS_SQL, {"run_id": trained, "cls": "GO:0016020", "limit": 10}
     ).fetchall()

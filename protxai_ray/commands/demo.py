@@ -63,6 +63,14 @@ def run(args: argparse.Namespace) -> int:
             f"embedding-level p_adj {fmt(result.embedding.get(name))} "
             f"(composition-adjusted {fmt(result.embedding_aa.get(name))})"
         )
+    above = [row for row in result.comparison if row[4] is not None and row[4] > 0]
+    print(
+        "Trained vs shuffled-label control (transmembrane, GO:0016020; paired per-protein Δr, 95 % bootstrap "
+        f"CI): {len(above)} of {len(result.comparison)} heads with CI above 0"
+    )
+    for layer, head, n, diff, low, high in result.comparison[:5]:
+        ci = "n/a" if low is None else f"[{low:.3f}, {high:.3f}]"
+        print(f"  layer {layer} head {head}: n={n} Δr={diff:.3f} {ci}")
     for name, run_id in result.runs.items():
         print(f"run_id={run_id} ({name})")
     print(f"report={result.report}")

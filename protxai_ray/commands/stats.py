@@ -42,6 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep proteins whose estimated head error exceeds the run's tolerance (default: left out)",
     )
     parser.add_argument(
+        "--control-run",
+        metavar="ID",
+        help="also compare with this control run (its stats first): paired per-protein Δr per head with "
+        "95 %% bootstrap intervals, written as head_comparison",
+    )
+    parser.add_argument(
         "--allow-partial",
         action="store_true",
         help="compute the stats of an unfinished run's committed proteins (labelled partial; default: refused)",
@@ -95,6 +101,8 @@ def format_summary(summary: StatsSummary) -> str:
 
 def run(args: argparse.Namespace) -> int:
     check_run_id(args.run, "--run")
+    if args.control_run:
+        check_run_id(args.control_run, "--control-run")
     summary = compute_stats(
         args.store,
         args.run,
@@ -104,4 +112,33 @@ def run(args: argparse.Namespace) -> int:
         allow_partial=args.allow_partial,
     )
     print(format_summary(summary))
+    if args.control_run:
+        from protxai_ray.stats.compare import compare_runs
+
+        comparison = compare_runs(args.store, args.run, args.control_run, _names(args.annotations))
+        print(format_comparison(comparison))
     return 0
+
+
+def format_comparison(comparison) -> str:
+    """One line per (class, annotation): heads whose paired Δr interval lies above 0, best first."""
+    rows = comparison.table.to_pylist()
+    lines = [
+        f"vs control {comparison.control_run_id}: {comparison.proteins} paired proteins; "
+        "heads whose 95 % bootstrap interval of the mean paired Δr lies above 0 (best first):"
+    ]
+    cells: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        cells.setdefault((row["class"], row["annotation"]), []).append(row)
+    for (cls, annotation), heads in sorted(cells.items()):
+        above = sorted(
+            (h for h in heads if h["ci_low"] is not None and h["ci_low"] > 0),
+            key=lambda h: -h["mean_difference"],
+        )
+        best = ", ".join(
+            f"L{h['layer']}H{h['head']} {h['mean_difference']:.3f} [{h['ci_low']:.3f}, {h['ci_high']:.3f}]"
+            for h in above[:3]
+        )
+        lines.append(f"  {cls} × {annotation}: {len(above)} of {len(heads)}{'; ' + best if best else ''}")
+    lines += [f"note: {note}" for note in comparison.notes[:MAX_NOTES]]
+    return "\n".join(lines)

@@ -116,3 +116,15 @@ def test_clear_errors(pair, tmp_path):
         compare_runs(pair.uri, TRAINED, "run-unknown")
     result = compare_runs(pair.uri, TRAINED, CONTROL, annotations=["active_site", "motif"])
     assert any("motif" in note for note in result.notes)
+
+
+def test_stats_command_compares_with_a_control(pair, capsys):
+    from protxai_ray.cli import main
+
+    args = ["stats", "--store", pair.uri, "--run", TRAINED, "--annotations", "active_site"]
+    assert main([*args, "--control-run", CONTROL]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("  EC 1 × active_site:"))
+    assert f"L{PLANTED_LAYER}H{PLANTED_HEAD} " in line  # the planted head's Δr interval lies above 0
+    assert f"vs control {CONTROL}: 24 paired proteins" in out
+    assert main([*args, "--control-run", "../x"]) == 2
