@@ -265,7 +265,21 @@ def _findings_body(con, run_id: str, found: data.Findings, drawn: dict, control_
 
 def _control_body(con, run_id: str, control_run: str, shown: list[str]) -> str:
     table = control_comparison(con, run_id, control_run, shown)
-    return (
+    effects = data.effect_sizes(con, run_id, control_run, shown)
+    if effects is None:
+        paired = (
+            "<p class='hint'>Paired effect sizes not computed: run <code>protxai stats --store S --run "
+            f"{_e(run_id)} --control-run {_e(control_run)}</code>, then the report again.</p>"
+        )
+    else:
+        paired = (
+            "<p class='note'>Paired per-protein difference of r (run − control) per head: mean Δr and its 95 % "
+            "percentile bootstrap interval over proteins (<code>head_comparison</code>); heads whose interval "
+            "lies above 0 first (<code>above_zero</code> counts them per row's class × annotation), at most 10 "
+            "per cell. This, not the counts below, is the comparison of the two models.</p>"
+            + effects.to_html(index=False, float_format="%.3g", na_rep="n/a")
+        )
+    return paired + (
         "<p class='note'>Significant heads per annotation in the run and in the control, and the Jaccard "
         "similarity of the two sets. r: the Wilcoxon of r; aa: the composition-adjusted test; overlay: the "
         "seed's overlay. A head that only tracks residue identity is significant under r and overlay whenever "

@@ -221,6 +221,28 @@ def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     )
 
 
+def effect_sizes(
+    con: duckdb.DuckDBPyConnection, run_id: str, control_run: str, annotations: list[str], limit: int = 10
+) -> pd.DataFrame | None:
+    """The ``head_comparison`` of ``run_id`` vs ``control_run`` (``protxai stats --control-run``): per
+    class × annotation the heads with the largest mean paired Δr, intervals above 0 first; None when the
+    comparison was not computed."""
+    frame = con.execute(
+        """SELECT class, annotation, layer, head, n, mean_difference, ci_low, ci_high, aa_mean_difference,
+                  count(*) FILTER (WHERE ci_low > 0) OVER (PARTITION BY class, annotation) AS above_zero,
+                  row_number() OVER (PARTITION BY class, annotation
+                                     ORDER BY (ci_low > 0) DESC NULLS LAST, mean_difference DESC NULLS LAST,
+                                              layer, head) AS rank
+           FROM head_comparison
+           WHERE run_id = $r AND control_run_id = $c AND list_contains($a::VARCHAR[], annotation)
+           ORDER BY class, annotation, rank""",
+        {"r": run_id, "c": control_run, "a": list(annotations)},
+    ).df()
+    if frame.empty:
+        return None
+    return frame[frame["rank"] <= limit].drop(columns="rank")
+
+
 def faithfulness(con: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame | None:
     """The run's ``faithfulness`` table written by ``protxai analyze`` (None when it was not run)."""
     if not has_table(con, "faithfulness"):

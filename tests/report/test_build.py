@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from protxai_ray.report import build_report
+from protxai_ray.report import build_report, data
 from protxai_ray.report.analyses import significant_heads
 from protxai_ray.report.build import control_comparison
 from protxai_ray.report.data import MIN_N, findings, report_annotations
@@ -218,3 +218,22 @@ def test_importing_the_report_does_not_load_torch(module):
         f"import sys, {module}; assert 'torch' not in sys.modules and 'protxai_ray.models' not in sys.modules"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120).returncode == 0
+
+
+def test_control_section_shows_paired_effect_sizes(runs, tmp_path):
+    """With ``protxai stats --control-run`` done, the control section leads with paired Δr intervals."""
+    import shutil
+
+    from protxai_ray.stats.compare import compare_runs
+
+    store = str(tmp_path / "store")
+    shutil.copytree(runs.uri, store)
+    compare_runs(store, "run-model", "run-control", ["active_site"])
+    con = connect(store)
+    effects = data.effect_sizes(con, "run-model", "run-control", ["active_site"])
+    first = effects.groupby("class").head(1)
+    assert set(zip(first["layer"], first["head"], strict=True)) == {(PLANTED_LAYER, PLANTED_HEAD)}
+    assert (first.ci_low > 0).all()
+    page = build_report(con, "run-model", tmp_path / "out", store=store, control_run="run-control").read_text()
+    section = page[page.index("id='control'") :]
+    assert "mean_difference" in section and "Paired effect sizes not computed" not in page
