@@ -7,4 +7,8 @@ next to the stats tables (``runs/run_id=ID/stats/<table>/part-0.parquet``, a vie
   protein's own composition, and measure the drop of the target logit (``faithfulness.py``; the
   statistics across proteins in ``summary.py``, which needs neither torch nor the model).
 - ``run.analyze_run``: reads the run from the store, loads the model, writes the tables.
+- ``attention``: the attention each token receives per layer and head, written as a pseudo-run (method
+  ``attention``) that ``protxai stats`` tests like head relevance (``protxai analyze --attention-run``).
+- ``randomization``: Adebayo et al.'s sanity checks (cascading re-initialisation, a random-label model);
+  run by ``benchmarks/sanity.py``.
 """
