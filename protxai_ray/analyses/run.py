@@ -21,31 +21,12 @@ import pandas as pd
 import pyarrow as pa
 
 from protxai_ray.analyses.faithfulness import DRAWS, FLIP_COUNTS, FlipProtein, flip_drops
-from protxai_ray.analyses.summary import CONFIDENCE, SUMMARY_COLUMNS, summarize_drops
+from protxai_ray.analyses.summary import CONFIDENCE, summarize_drops
 from protxai_ray.errors import RunError
+from protxai_ray.store.schemas import ANALYSIS_TABLES
 
 REPLACEMENT = "composition"  # how both kinds replace a chosen residue (see faithfulness.py)
 MIN_LENGTH = 16
-
-FAITHFULNESS_DROPS = pa.schema(
-    [
-        ("run_id", pa.string()),
-        ("accession", pa.string()),
-        ("n", pa.int32()),
-        ("kind", pa.string()),  # top | random
-        ("draw", pa.int32()),
-        ("drop", pa.float64()),  # original target logit − the variant's
-    ]
-)
-FAITHFULNESS = pa.schema(
-    [("run_id", pa.string()), ("n", pa.int32()), ("proteins", pa.int32()), ("draws", pa.int32())]
-    + [(name, pa.float64()) for name in SUMMARY_COLUMNS[3:]]
-    + [("confidence", pa.float64()), ("replacement", pa.string()), ("seed", pa.int64())]
-)
-ANALYSIS_TABLES: dict[str, pa.Schema] = {
-    "faithfulness_drops": FAITHFULNESS_DROPS,
-    "faithfulness": FAITHFULNESS,
-}
 
 PROTEINS_SQL = """
 SELECT p.accession, pr.sequence, p.target_index, p.logit
@@ -76,18 +57,9 @@ def _manifest(store, run_id: str) -> dict:
 
 def write_analysis_tables(store, run_id: str, tables: dict[str, pa.Table]) -> list[str]:
     """Write each table to ``runs/run_id=ID/stats/<table>/part-0.parquet``; drop older files there."""
-    from protxai_ray.store.parquet import write_parquet_atomic
+    from protxai_ray.store.runs import write_run_tables
 
-    written = []
-    for name, table in tables.items():
-        base = f"runs/run_id={run_id}/stats/{name}"
-        relpath = f"{base}/part-0.parquet"
-        write_parquet_atomic(store, relpath, table, ANALYSIS_TABLES[name])
-        stale = [rel for rel in store.list(base) if rel != relpath]
-        if stale:
-            store.delete_many(stale)
-        written.append(relpath)
-    return written
+    return write_run_tables(store, run_id, tables, ANALYSIS_TABLES)
 
 
 def analyze_run(

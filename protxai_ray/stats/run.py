@@ -180,23 +180,10 @@ def _summarise(summary: StatsSummary) -> None:
 def write_stats(store, run_id: str, tables: dict[str, pa.Table], partial: str | None = None) -> list[str]:
     """Write each table to ``runs/run_id=ID/stats/<table>/part-0.parquet``; drop older files there.
     ``partial``: the unfinished run's progress, kept in each file's metadata (``protxai.partial``)."""
-    from protxai_ray.store.parquet import conform, write_parquet_atomic
+    from protxai_ray.store.runs import write_run_tables
 
-    written = []
-    for name, table in tables.items():
-        base = f"runs/run_id={run_id}/stats/{name}"
-        relpath = f"{base}/part-0.parquet"
-        if partial:
-            table = conform(table, STATS_TABLES[name])
-            table = table.replace_schema_metadata({**table.schema.metadata, PARTIAL_KEY: partial.encode()})
-            write_parquet_atomic(store, relpath, table, None)
-        else:
-            write_parquet_atomic(store, relpath, table, STATS_TABLES[name])
-        stale = [rel for rel in store.list(base) if rel != relpath]
-        if stale:
-            store.delete_many(stale)
-        written.append(relpath)
-    return written
+    metadata = {PARTIAL_KEY: partial.encode()} if partial else None
+    return write_run_tables(store, run_id, tables, STATS_TABLES, metadata)
 
 
 def _check_files(store, run_id: str) -> None:

@@ -35,7 +35,14 @@ import pyarrow as pa
 from protxai_ray.errors import ProtxaiError, StoreError
 from protxai_ray.store.fs import Store, open_store
 from protxai_ray.store.releases import MANIFEST_NAME, RELEASE_NAME
-from protxai_ray.store.schemas import RELEASE_CHANGES, RELEASE_TABLES, RUN_TABLES, RUNS, STATS_TABLES
+from protxai_ray.store.schemas import (
+    ANALYSIS_TABLES,
+    RELEASE_CHANGES,
+    RELEASE_TABLES,
+    RUN_TABLES,
+    RUNS,
+    STATS_TABLES,
+)
 from protxai_ray.store.verify import read_quarantine, shard_problems
 
 RUN_MANIFEST = "manifest.json"
@@ -249,12 +256,13 @@ def register_views(
     for table, schema in RUN_TABLES.items():
         rels = contents.run_files.get(table, [])
         create(table, parquet_select(st.uri_of(r) for r in rels) if rels else empty_select(schema))
-    for table in sorted({*STATS_TABLES, *contents.stats_files}):
+    derived = {**STATS_TABLES, **ANALYSIS_TABLES}  # the tables under runs/run_id=ID/stats/
+    for table in sorted({*derived, *contents.stats_files}):
         rels = contents.stats_files.get(table, [])
         if rels:
             create(table, parquet_select((st.uri_of(r) for r in rels), hive=True))
-        elif table in STATS_TABLES:
-            create(table, empty_select(STATS_TABLES[table]))
+        elif table in derived:
+            create(table, empty_select(derived[table]))
     rels = contents.change_files
     create(
         "release_changes",

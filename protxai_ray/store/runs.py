@@ -20,6 +20,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pyarrow as pa
+
 from protxai_ray.errors import StoreError
 from protxai_ray.store.fs import Store, encode_json, open_store
 
@@ -156,3 +158,33 @@ class RunManifests:
 def committed_shards(manifest: dict[str, Any] | None) -> set[str]:
     """Shard ids listed in a manifest."""
     return {s["shard"] for s in (manifest or {}).get("shards", [])}
+
+
+def write_run_tables(
+    store: Store | str,
+    run_id: str,
+    tables: dict[str, pa.Table],
+    schemas: dict[str, pa.Schema],
+    metadata: dict[bytes, bytes] | None = None,
+) -> list[str]:
+    """Derived tables of a run (stats, analyses): each to ``runs/run_id=ID/stats/<table>/part-0.parquet``
+    with its schema (``store.schemas``), replacing older files of that table; ``metadata`` is added to
+    each file's key-value metadata. Returns the store-relative paths written."""
+    from protxai_ray.store.parquet import conform, write_parquet_atomic
+
+    st = open_store(store, check=False)
+    written = []
+    for name, table in tables.items():
+        base = f"{run_dir(run_id)}/stats/{name}"
+        relpath = f"{base}/part-0.parquet"
+        if metadata:
+            table = conform(table, schemas[name])
+            table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
+            write_parquet_atomic(st, relpath, table, None)
+        else:
+            write_parquet_atomic(st, relpath, table, schemas[name])
+        stale = [rel for rel in st.list(base) if rel != relpath]
+        if stale:
+            st.delete_many(stale)
+        written.append(relpath)
+    return written

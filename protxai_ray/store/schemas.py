@@ -480,6 +480,45 @@ STATS_TABLES: dict[str, pa.Schema] = {
     "head_comparison": HEAD_COMPARISON,
 }
 
+# Tables of ``protxai analyze`` (analyses that run the model), under ``runs/run_id=ID/stats/<table>/``.
+_DROP = "original target logit − the variant's target logit (positive: the replacement lowered the logit)"
+FAITHFULNESS_DROPS = _schema(
+    [
+        ("run_id", pa.string(), _RUN_ID),
+        ("accession", pa.string(), _ACCESSION),
+        ("n", pa.int32(), "Residues replaced in the variant."),
+        ("kind", pa.string(), "top: the n residues of highest embedding-level relevance; random: n drawn at random."),
+        ("draw", pa.int32(), "Draw index (0-based) of the replacement amino acids (and, for random, positions)."),
+        ("drop", pa.float64(), f"Target-logit drop: {_DROP}."),
+    ]
+)
+
+
+def _interval_columns(prefix: str, what: str) -> list[tuple[str, pa.DataType, str]]:
+    return [
+        (f"{prefix}_mean", pa.float64(), f"Mean over proteins of {what}."),
+        (f"{prefix}_ci_low", pa.float64(), f"Lower end of the t confidence interval of {prefix}_mean."),
+        (f"{prefix}_ci_high", pa.float64(), f"Upper end of the t confidence interval of {prefix}_mean."),
+    ]
+
+
+FAITHFULNESS = _schema(
+    [
+        ("run_id", pa.string(), _RUN_ID),
+        ("n", pa.int32(), "Residues replaced."),
+        ("proteins", pa.int32(), "Proteins with at least n residues (each contributes one mean per kind)."),
+        ("draws", pa.int32(), "Draws per protein, n and kind."),
+        *_interval_columns("top", "the per-protein mean drop when the top-n residues are replaced"),
+        *_interval_columns("random", "the per-protein mean drop when n random residues are replaced"),
+        *_interval_columns("diff", "top − random, paired per protein"),
+        ("confidence", pa.float64(), "Confidence level of the intervals (0.95)."),
+        ("replacement", pa.string(), "How a chosen residue is replaced (composition: drawn from the protein's own composition)."),
+        ("seed", pa.int64(), "Seed of the draws."),
+    ]
+)
+
+ANALYSIS_TABLES: dict[str, pa.Schema] = {"faithfulness_drops": FAITHFULNESS_DROPS, "faithfulness": FAITHFULNESS}
+
 # One row per run manifest (the ``runs`` view).
 RUNS = _schema(
     [
@@ -531,5 +570,6 @@ ALL_TABLES: dict[str, pa.Schema] = {
     "release_changes": RELEASE_CHANGES,
     **RUN_TABLES,
     **STATS_TABLES,
+    **ANALYSIS_TABLES,
     "runs": RUNS,
 }
