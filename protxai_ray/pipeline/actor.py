@@ -4,6 +4,11 @@ One ``AttributeShard`` instance lives in each actor of the pool (``map_batches(A
 concurrency=K, num_gpus=G)``). Each input row is one shard descriptor (shard id + its proteins); the
 actor writes the shard's four Parquet files itself, so only a one-row summary per shard travels back to
 the driver, which commits it to the manifest. The class imports no Ray: Ray drives it, tests can call it.
+
+Before attributing a shard the actor appends one record (worker, Ray job, start time) to the shard's
+attempt log ``runs/run_id=ID/attempts/shard-S.json`` by compare-and-swap; the record's number goes into
+the summary row and thence the manifest entry (``attempts``), so a shard retried after an actor, node or
+driver died shows ``attempts >= 2``.
 """
 
 from __future__ import annotations
@@ -32,8 +37,48 @@ SUMMARY_SCHEMA = pa.schema(
         ("skipped", pa.bool_()),
         ("peak_flops", pa.float64()),
         ("checks", pa.string()),  # JSON: {table: {bytes, rows, sha256}} of the files written
+        ("attempts", pa.int64()),  # attempts of this shard started so far, this one included
     ]
 )
+
+
+def attempts_path(run_id: str, shard: str) -> str:
+    """The attempt log of one shard, relative to the store root."""
+    from protxai_ray.store.runs import run_dir
+
+    return f"{run_dir(run_id)}/attempts/shard-{shard}.json"
+
+
+def read_attempts(store, run_id: str, shard: str) -> list[dict]:
+    """The attempt records of one shard (oldest first); [] if none was started."""
+    data, _ = store.read_versioned(attempts_path(run_id, shard))
+    return json.loads(data)["attempts"] if data is not None else []
+
+
+def record_attempt(store, run_id: str, shard: str, worker: str) -> int:
+    """Append one attempt record to the shard's attempt log (compare-and-swap); returns its number (1, 2...)."""
+    from protxai_ray.errors import StoreError
+    from protxai_ray.store.fs import encode_json
+
+    rel = attempts_path(run_id, shard)
+    record = {"worker": worker, "job": _ray_job_id(), "started": time.time()}
+    for _ in range(1000):
+        data, version = store.read_versioned(rel)
+        attempts = json.loads(data)["attempts"] if data is not None else []
+        attempts.append(record)
+        if store.put_if(rel, encode_json({"shard": shard, "attempts": attempts}), version):
+            return len(attempts)
+    raise StoreError(f"attempt log {rel} keeps changing under us")
+
+
+def _ray_job_id() -> str | None:
+    """The Ray job (driver) this actor works for, None outside Ray."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_job_id() if ray.is_initialized() else None
+    except Exception:  # noqa: BLE001 - diagnostics only
+        return None
 
 
 def _device(config: RunConfig) -> str:
@@ -91,6 +136,7 @@ class AttributeShard:
                     strict=True,
                 )
             ]
+            attempt = record_attempt(self.store, self.config.run_id, shard["shard"], self.worker)
             cpu_started, wall_started = time.process_time(), time.perf_counter()
             out = attribute_shard(self.model, self.config.run_id, proteins, self.config)
             checks = write_shard(self.store, self.config.run_id, shard["shard"], out.tables)
@@ -108,6 +154,7 @@ class AttributeShard:
                     "skipped": False,
                     "peak_flops": self.peak_flops,
                     "checks": json.dumps(checks, sort_keys=True),
+                    "attempts": attempt,
                 }
             )
         return pa.Table.from_pylist(rows, schema=SUMMARY_SCHEMA)

@@ -129,6 +129,8 @@ def shard_entry(row: dict) -> dict:
         "padding_waste": round(1.0 - int(row.get("real_tokens") or 0) / padded, 4) if padded else 0.0,
         "worker": row.get("worker"),
     }
+    if row.get("attempts"):  # this shard's attempts started so far (>= 2: it was retried)
+        entry["attempts"] = int(row["attempts"])
     checks = row.get("checks")
     if checks:  # size, rows and SHA-256 of each file: `protxai verify`, resume and stats check them
         entry["checks"] = json.loads(checks) if isinstance(checks, str) else dict(checks)
