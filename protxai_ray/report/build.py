@@ -79,12 +79,6 @@ def build_report(
     """
     from tqdm import tqdm
 
-    bar = tqdm(total=7, desc=f"report {run_id}", unit="step", disable=not progress, dynamic_ncols=True)
-
-    def step(label: str) -> None:
-        bar.set_postfix_str(label, refresh=False)
-        bar.update(1)
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not con.execute("SELECT count(*) FROM runs WHERE run_id = $r", {"r": run_id}).fetchone()[0]:
@@ -94,6 +88,12 @@ def build_report(
     maps = [m for m in data.head_maps(con, run_id, layers, heads) if m.annotation in shown]
     if not maps:
         raise RunError(f"run {run_id!r} has no statistics; run `protxai stats --run {run_id}` first")
+    bar = tqdm(total=7, desc=f"report {run_id}", unit="step", disable=not progress, dynamic_ncols=True)
+
+    def step(label: str) -> None:
+        bar.set_postfix_str(label, refresh=False)
+        bar.update(1)
+
     info = data.run_info(con, run_id, layers, heads, _manifest(store, run_id))
     found = data.findings(con, run_id, shown)
     flips = data.faithfulness(con, run_id)

@@ -64,9 +64,11 @@ def test_bootstrap_ci_equals_direct_numpy_with_the_same_seed(pair):
         assert row["mean_r"] - row["control_mean_r"] == pytest.approx(row["mean_difference"], abs=1e-12)
         assert row["ci_low"] > 0.2  # the planted head gains r over the control
         assert row["resamples"] == 1000 and row["seed"] == 7 and row["confidence"] == 0.95
-    # every other head has the same relevance in both runs: difference 0 with a zero-width interval
+    # every other head has the same relevance in both runs: difference 0 with a zero-width interval (up to
+    # the last bits of DuckDB's parallel sums, whose order depends on thread scheduling)
     others = [r for key, r in rows.items() if key[1:] != (PLANTED_LAYER, PLANTED_HEAD)]
-    assert all(r["mean_difference"] == 0 and r["ci_low"] == 0 and r["ci_high"] == 0 for r in others)
+    for r in others:
+        assert max(abs(r["mean_difference"]), abs(r["ci_low"]), abs(r["ci_high"])) < 1e-12
     # same seed → same table; another seed → another interval, same point estimate
     again = compare_runs(connect(pair), TRAINED, CONTROL, resamples=1000, seed=7)
     assert again.table.equals(result.table) and again.written == []
