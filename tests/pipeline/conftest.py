@@ -107,7 +107,7 @@ def base_config(store: str, model: Path, run_id: str, **changes):
     return RunConfig(**settings)
 
 
-def cli_args(store: str, model: Path, run_id: str, address: str) -> list[str]:
+def cli_args(store: str, model: Path, run_id: str, address: str, steps: int = STEPS) -> list[str]:
     return [
         "attribute",
         "--store",
@@ -119,7 +119,7 @@ def cli_args(store: str, model: Path, run_id: str, address: str) -> list[str]:
         "--target",
         "argmax",
         "--steps",
-        str(STEPS),
+        str(steps),
         "--actors",
         "2",
         "--shard-size",
@@ -134,13 +134,23 @@ def cli_args(store: str, model: Path, run_id: str, address: str) -> list[str]:
     ]
 
 
-def start_driver(store: str, model: Path, run_id: str, address: str, log: Path) -> subprocess.Popen:
+def start_driver(
+    store: str, model: Path, run_id: str, address: str, log: Path, steps: int = STEPS
+) -> subprocess.Popen:
     """``protxai attribute`` as a separate driver process in its own process group (killable as a unit)."""
-    cmd = [sys.executable, "-m", "protxai_ray.cli", *cli_args(store, model, run_id, address)]
+    cmd = [sys.executable, "-m", "protxai_ray.cli", *cli_args(store, model, run_id, address, steps)]
     handle = open(log, "ab")
     return subprocess.Popen(
         cmd, cwd=PROJECT_ROOT, env=venv_env(), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
     )
+
+
+TABLE_KEYS = {
+    "predictions": ("accession",),
+    "residues": ("accession", "position"),
+    "heads": ("accession", "layer", "head", "position"),
+    "failures": ("accession",),
+}
 
 
 def run_rows(store: str, run_id: str) -> dict[str, pa.Table]:
@@ -148,26 +158,59 @@ def run_rows(store: str, run_id: str) -> dict[str, pa.Table]:
     from protxai_ray.store.duck import connect
 
     con: duckdb.DuckDBPyConnection = connect(store)
-    order = {
-        "predictions": "accession",
-        "residues": "accession, position",
-        "heads": "accession, layer, head, position",
-        "failures": "accession",
-    }
     out = {}
-    for table, keys in order.items():
+    for table, keys in TABLE_KEYS.items():
         out[table] = con.execute(
-            f"SELECT * EXCLUDE (run_id) FROM {table} WHERE run_id = ? ORDER BY {keys}", [run_id]
+            f"SELECT * EXCLUDE (run_id) FROM {table} WHERE run_id = ? ORDER BY {', '.join(keys)}", [run_id]
         ).to_arrow_table()
     con.close()
     return out
 
 
+def row_differences(table: str, actual: pa.Table, expected: pa.Table) -> list[str]:
+    """Every way ``actual`` differs from ``expected`` (empty: identical), by a full outer join on the keys.
+
+    Counted both ways: rows only in ``expected`` (lost), rows only in ``actual`` (extra), rows whose
+    non-key values differ (``IS DISTINCT FROM``: exact, NULL-aware), and keys listed twice on either side.
+    """
+    keys = TABLE_KEYS[table]
+    if actual.schema.names != expected.schema.names:
+        return [f"{table}: columns {actual.schema.names} != {expected.schema.names}"]
+    values = [c for c in expected.schema.names if c not in keys]
+    con = duckdb.connect()
+    con.register("a", actual)
+    con.register("e", expected)
+    on = " AND ".join(f"a.{k} = e.{k}" for k in keys)
+    changed = " OR ".join(f'a."{c}" IS DISTINCT FROM e."{c}"' for c in values) or "false"
+    key_list = ", ".join(keys)
+    lost, extra, differ = con.execute(
+        f"""SELECT count(*) FILTER (WHERE a.{keys[0]} IS NULL),
+                   count(*) FILTER (WHERE e.{keys[0]} IS NULL),
+                   count(*) FILTER (WHERE a.{keys[0]} IS NOT NULL AND e.{keys[0]} IS NOT NULL AND ({changed}))
+            FROM a FULL OUTER JOIN e ON {on}"""
+    ).fetchone()
+    dupes = [
+        con.execute(f"SELECT count(*) - count(DISTINCT ({key_list})) FROM {side}").fetchone()[0]
+        for side in ("a", "e")
+    ]
+    con.close()
+    problems = []
+    if lost:
+        problems.append(f"{table}: {lost} row(s) of the reference missing")
+    if extra:
+        problems.append(f"{table}: {extra} row(s) not in the reference")
+    if differ:
+        problems.append(f"{table}: {differ} row(s) with different values")
+    if any(dupes):
+        problems.append(f"{table}: duplicated keys (run {dupes[0]}, reference {dupes[1]})")
+    return problems
+
+
 def assert_same_rows(store: str, run_id: str, reference: dict[str, pa.Table]) -> None:
-    """0 rows lost, 0 duplicated, identical values."""
+    """0 rows lost, 0 extra, 0 duplicated, identical values: a full outer join of every table on its keys."""
     rows = run_rows(store, run_id)
-    for table, expected in reference.items():
-        assert rows[table].num_rows == expected.num_rows, (
-            f"{table}: {rows[table].num_rows} != {expected.num_rows}"
-        )
-        assert rows[table].equals(expected), f"{table} differs from the undisturbed run"
+    problems = [
+        p for table, expected in reference.items() for p in row_differences(table, rows[table], expected)
+    ]
+    assert not problems, f"run {run_id} differs from the reference: {'; '.join(problems)}"
+    assert all(reference[t].num_rows > 0 for t in ("predictions", "residues", "heads")), "empty reference"
