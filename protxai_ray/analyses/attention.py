@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,20 +47,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from protxai_ray.errors import RunError
+from protxai_ray.errors import RunError, check_run_id
 
 MEASURES = ("received", "confident")
 THRESHOLD = 0.3  # Vig et al. 2021: attention weights above 0.3 are "high-confidence"
 METHOD = "attention"
 SHARD_SIZE = 64
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-
-
-def check_new_run_id(run_id: object) -> str:
-    """``run_id`` if it is a plain name (it becomes the directory ``runs/run_id=ID``), else RunError."""
-    if isinstance(run_id, str) and _RUN_ID.fullmatch(run_id):
-        return run_id
-    raise RunError(f"run id {run_id!r}: not a run id (1 to 128 letters, digits, '.', '_' or '-')")
 
 
 @dataclass
@@ -210,7 +201,7 @@ def write_pseudo_run(
     from protxai_ray.store.runs import RunManifests
     from protxai_ray.store.schemas import SCHEMA_VERSION
 
-    check_new_run_id(run_id)
+    check_run_id(run_id, "--attention-run")
     st = open_store(store)
     by_accession = {p.accession: p for p in proteins}
     accessions = sorted(results)

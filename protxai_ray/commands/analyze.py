@@ -71,7 +71,9 @@ def _attention(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from protxai_ray.analyses.run import analyze_run
+    from protxai_ray.errors import check_run_id
 
+    check_run_id(args.run, "--run")
     if args.attention_run:
         return _attention(args)
     summary = analyze_run(
