@@ -116,12 +116,14 @@ def assert_retried(store: str, run_id: str, shard: str, pid: int, killed_at: flo
 
 
 def retry_warnings(run_id: str, logs: list[Path]) -> list[str]:
-    """The store's "write ... failed (...); retrying" warnings about files of ``run_id`` in ``logs``."""
+    """The store's "write ... failed (...); retrying" warnings about files of ``run_id`` in ``logs``, each
+    as ``"LOG FILE NAME: line"``."""
     pattern = re.compile(rf"write {re.escape(run_dir(run_id))}/\S+ failed \(.*\); retrying")
     found = []
     for path in logs:
         try:
-            found += [line for line in path.read_text(errors="replace").splitlines() if pattern.search(line)]
+            text = path.read_text(errors="replace")
+            found += [f"{path.name}: {line}" for line in text.splitlines() if pattern.search(line)]
         except OSError:
             pass
     return found

@@ -100,6 +100,7 @@ def test_s3_outage_mid_run(reference_rows, release_store, model_dir, ray_head, s
             seaweed.start()
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
+    print(f"{len(hit)} write(s) retried during the outage, first: {hit[0][:300]}")
     assert "connect" in hit[0].lower(), hit[0]  # refused: the server was down, not a bad request
     final = RunManifests(release_store).read("outage-run")
     assert final["finished"] and len(final["shards"]) == total
