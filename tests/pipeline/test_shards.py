@@ -74,7 +74,9 @@ def test_shard_rows_equal_engine(model_dir, release_store, shard_proteins, tmp_p
 
     checks = write_shard(Store(str(tmp_path / "store")), "unit", "00003", out.tables)
     written = (tmp_path / "store/runs/run_id=unit/heads/shard-00003.parquet").read_bytes()
-    assert checks["heads"]["bytes"] == len(written) and checks["heads"]["rows"] == out.tables["heads"].num_rows
+    assert (
+        checks["heads"]["bytes"] == len(written) and checks["heads"]["rows"] == out.tables["heads"].num_rows
+    )
     assert checks["heads"]["sha256"] == hashlib.sha256(written).hexdigest()
 
 
