@@ -88,9 +88,14 @@ def filter_proteins(
     if where:
         import duckdb
 
-        con = duckdb.connect()
+        from protxai_ray.store.duck import CONFINED_CONFIG, check_where
+
+        check_where(where)  # one condition, nothing else (parsed only; SQLRefused otherwise)
+        # the condition sees this table only: no files, URLs, ATTACH or extensions, settings locked
+        con = duckdb.connect(config={**CONFINED_CONFIG, "enable_external_access": False})
         try:
             con.register("proteins", table)
+            con.execute("SET lock_configuration = true")
             table = con.execute(f"SELECT * FROM proteins WHERE {where}").to_arrow_table()
         except duckdb.Error as exc:
             raise RunError(f"--where {where!r}: {str(exc).splitlines()[0]}") from exc
