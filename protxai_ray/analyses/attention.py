@@ -325,8 +325,7 @@ def attention_run(
     tests the source run's head relevance. Raises RunError for an unknown source run, a missing model, an
     architecture without attention weights, or an existing ``new_run`` with other inputs.
     """
-    from protxai_ray.analyses.run import _manifest
-    from protxai_ray.models import load_model
+    from protxai_ray.analyses.run import _manifest, load_run_model
     from protxai_ray.pipeline.shards import ProteinInput
     from protxai_ray.store.duck import connect
     from protxai_ray.store.fs import open_store
@@ -337,18 +336,7 @@ def attention_run(
         raise RunError(f"attention threshold {threshold}: use a value in [0, 1)")
     st = open_store(store)
     manifest = _manifest(st, source_run)
-    recorded = manifest.get("model") if isinstance(manifest.get("model"), dict) else {}
-    model_path = str(model) if model else recorded.get("path")
-    if not model_path or not Path(model_path).is_dir():
-        raise RunError(
-            f"run {source_run!r}: its model directory {model_path!r} is not available here; pass --model DIR"
-        )
-    adapter = load_model(model_path, device=device)
-    notes = []
-    if recorded.get("sha256") and recorded["sha256"] != adapter.weights_sha256:
-        notes.append(
-            f"the weights of {model_path} are not the source run's model: the attention is this model's"
-        )
+    adapter, model_path, notes = load_run_model(st, source_run, model, device)
     con = connect(st)
     rows = con.execute(SOURCE_SQL, {"run_id": source_run}).fetchall()
     if not rows:

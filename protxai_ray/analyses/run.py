@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -55,6 +56,28 @@ def _manifest(store, run_id: str) -> dict:
     return store.read_json(rel)
 
 
+def load_run_model(store, run_id: str, model: str | Path | None, device: str) -> tuple[Any, str, list[str]]:
+    """The model of ``run_id`` (``model`` overrides the manifest's path): (adapter, its path, notes). A note
+    says when the weights differ from the run's (the analysis then describes this model, not the run's)."""
+    from protxai_ray.models import load_model
+
+    recorded = _manifest(store, run_id).get("model")
+    recorded = recorded if isinstance(recorded, dict) else {}
+    model_path = str(model) if model else recorded.get("path")
+    if not model_path or not Path(model_path).is_dir():
+        raise RunError(
+            f"run {run_id!r}: its model directory {model_path!r} is not available here; pass --model DIR"
+        )
+    adapter = load_model(model_path, device=device)
+    notes = []
+    if recorded.get("sha256") and recorded["sha256"] != adapter.weights_sha256:
+        notes.append(
+            f"the weights of {model_path} (sha256 {adapter.weights_sha256[:12]}) are not the run's model "
+            f"(run {run_id}: sha256 {str(recorded['sha256'])[:12]}): the analysis describes this model"
+        )
+    return adapter, model_path, notes
+
+
 def write_analysis_tables(store, run_id: str, tables: dict[str, pa.Table]) -> list[str]:
     """Write each table to ``runs/run_id=ID/stats/<table>/part-0.parquet``; drop older files there."""
     from protxai_ray.store.runs import write_run_tables
@@ -82,7 +105,6 @@ def analyze_run(
     (as ``protxai stats`` does). ``draws`` (≥ 10) replacement draws per protein, n and kind. Raises
     RunError for an unknown run, a missing model directory, or no usable protein.
     """
-    from protxai_ray.models import load_model
     from protxai_ray.stats.run import unconverged_proteins
     from protxai_ray.store.duck import connect
     from protxai_ray.store.fs import open_store
@@ -90,20 +112,7 @@ def analyze_run(
     if draws < 10:
         raise RunError(f"draws={draws}: use at least 10 random draws per protein and n")
     st = open_store(store)
-    manifest = _manifest(st, run_id)
-    recorded = manifest.get("model") if isinstance(manifest.get("model"), dict) else {}
-    model_path = str(model) if model else recorded.get("path")
-    if not model_path or not Path(model_path).is_dir():
-        raise RunError(
-            f"run {run_id!r}: its model directory {model_path!r} is not available here; pass --model DIR"
-        )
-    adapter = load_model(model_path, device=device)
-    notes = []
-    if recorded.get("sha256") and recorded["sha256"] != adapter.weights_sha256:
-        notes.append(
-            f"the weights of {model_path} (sha256 {adapter.weights_sha256[:12]}) are not the run's model "
-            f"(sha256 {str(recorded['sha256'])[:12]}): the flips score this model against the run's relevance"
-        )
+    adapter, model_path, notes = load_run_model(st, run_id, model, device)
     con = connect(st)
     _, unconverged = unconverged_proteins(con, run_id)
     excluded = {accession for accession, _ in unconverged}
