@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep proteins whose estimated head error exceeds the run's tolerance (default: left out)",
     )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--control-run",
         metavar="ID",
@@ -110,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         classes=_names(args.classes),
         include_unconverged=args.include_unconverged,
         allow_partial=args.allow_partial,
+        progress=not args.no_progress,
     )
     print(format_summary(summary))
     if args.control_run:

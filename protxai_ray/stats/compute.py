@@ -82,10 +82,21 @@ def protein_batches(con: duckdb.DuckDBPyConnection, proteins_per_batch: int) -> 
     ]
 
 
-def build_scores(con: duckdb.DuckDBPyConnection, run_id: str, proteins_per_batch: int = 64) -> None:
+def build_scores(
+    con: duckdb.DuckDBPyConnection, run_id: str, proteins_per_batch: int = 64, *, progress: bool = False
+) -> None:
     """stats_{head,residue}_totals and stats_protein_{head,residue}_scores, one protein batch at a time
-    (64 ProtBert-sized proteins ≈ 11 M head rows per batch)."""
+    (64 ProtBert-sized proteins ≈ 11 M head rows per batch); ``progress``: a bar over the batch passes."""
+    from tqdm import tqdm
+
     batches = protein_batches(con, proteins_per_batch)
+    bar = tqdm(
+        total=2 * len(_LEVELS) * len(batches),
+        desc=f"stats {run_id}",
+        unit="batch",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     for level, track_name in _LEVELS.items():
         track = query("scores.sql", track_name)
         totals, annotated = f"stats_{level}_totals", f"stats_{level}_annotated"
@@ -95,6 +106,8 @@ def build_scores(con: duckdb.DuckDBPyConnection, run_id: str, proteins_per_batch
             for index, (first, last) in enumerate(batches):
                 into = f"CREATE OR REPLACE TEMP TABLE {table} AS " if index == 0 else f"INSERT INTO {table} "
                 con.execute(into + sql, {"run_id": run_id, "first": first, "last": last})
+                bar.set_postfix_str(f"{level} {name.removeprefix('track_')}", refresh=False)
+                bar.update(1)
         con.execute(
             query("scores.sql", "track_totals").replace("{totals}", totals).replace("{moments}", moments)
         )
@@ -108,6 +121,7 @@ def build_scores(con: duckdb.DuckDBPyConnection, run_id: str, proteins_per_batch
         con.execute(sql)
         con.execute(f"DROP TABLE {annotated}")
         con.execute(f"DROP TABLE {moments}")
+    bar.close()
 
 
 def _notes(n: np.ndarray, n_nonzero: np.ndarray, test: np.ndarray) -> list[str | None]:

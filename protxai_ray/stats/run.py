@@ -215,8 +215,10 @@ def compute_stats(
     proteins_per_batch: int = 64,
     include_unconverged: bool = False,
     negative_controls: tuple[str, ...] | list[str] = NEGATIVE_CONTROLS,
+    progress: bool = False,
 ) -> StatsSummary:
-    """Compute (and, given a store, write) the stats tables of run ``run_id``.
+    """Compute (and, given a store, write) the stats tables of run ``run_id`` (``progress``: a bar over the
+    scoring passes, with elapsed time and ETA, on stderr).
 
     Given a store, an unfinished run (``unfinished``) is refused with a RunError unless ``allow_partial``;
     then its stats are labelled partial (``summary.partial``, a note, ``protxai.partial`` in the files).
@@ -275,7 +277,7 @@ def compute_stats(
         for r in con.execute("SELECT DISTINCT annotation FROM stats_annotation_sizes ORDER BY 1").fetchall()
     ]
     annotation_types = annotations + [c for c in controls if c in found] if annotations else found
-    build_scores(con, run_id, proteins_per_batch)
+    build_scores(con, run_id, proteins_per_batch, progress=progress)
     run_tests(con, annotation_types, negative_controls)
     tables = result_tables(con, run_id)
     summary = StatsSummary(
