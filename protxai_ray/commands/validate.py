@@ -11,7 +11,12 @@ HELP = "planted-signal self-check: a motif decides the label; do relevance and s
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the planted set and the tiny model")
-    parser.add_argument("--steps", type=int, default=16, help="quadrature steps of the attribution")
+    parser.add_argument(
+        "--steps",
+        type=lambda text: text if text == "auto" else int(text),
+        default="auto",
+        help="quadrature steps of the attribution: auto (error-controlled, the default) or a fixed count",
+    )
     parser.add_argument("--workdir", default=None, help="keep the model and store here (default: a temp dir)")
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -241,39 +240,17 @@ def attribute_run(
     steps: int | str = "auto",
     run_id: str = "validate",
 ) -> str:
-    """One shard of ``proteins`` (target ``motif``) through the pipeline's shard code; returns the run id."""
-    from protxai_ray.models import load_model
+    """``proteins`` (target ``motif``) through the pipeline's one run driver (``run_attribution``, in this
+    process: ``executor="local"``), exactly as ``protxai attribute`` commits them; returns the run id."""
     from protxai_ray.pipeline.config import RunConfig
-    from protxai_ray.pipeline.plan import make_plan, read_release_proteins
-    from protxai_ray.pipeline.provenance import manifest_header, shard_entry
-    from protxai_ray.pipeline.shards import ProteinInput, attribute_shard, write_shard
-    from protxai_ray.store.fs import Store
-    from protxai_ray.store.runs import RunManifests
+    from protxai_ray.pipeline.run import run_attribution
 
     run = RunConfig(
         store=store_uri, release=RELEASE, model=str(model_dir), target=MOTIF_FEATURE, steps=steps,
-        accessions=tuple(p.accession for p in proteins), progress=False, run_id=run_id,
+        accessions=tuple(p.accession for p in proteins), shard_size=len(proteins), progress=False,
+        run_id=run_id, executor="local",
     )  # fmt: skip
-    store = Store(store_uri)
-    table = read_release_proteins(store, RELEASE)
-    wanted = set(run.accessions)
-    table = table.filter(np.array([a in wanted for a in table["accession"].to_pylist()]))
-    plan = make_plan(table, shard_size=len(proteins))
-    model = load_model(str(model_dir), device="cpu")
-    manifests = RunManifests(store_uri)
-    manifests.create(run.run_id, manifest_header(run, model, plan, datetime.now(UTC).isoformat()))
-    for sid, shard in zip(plan.shard_ids, plan.shards, strict=True):
-        inputs = [
-            ProteinInput(a, c, s)
-            for a, c, s in zip(shard["accession"].to_pylist(), shard["crc64"].to_pylist(), shard["sequence"].to_pylist(), strict=True)
-        ]  # fmt: skip
-        out = attribute_shard(model, run.run_id, inputs, run)
-        checks = write_shard(store, run.run_id, sid, out.tables)
-        row = {"shard": sid, "proteins": out.proteins, "failures": out.failures, "seconds": out.seconds}
-        row["checks"] = checks
-        manifests.commit_shard(run.run_id, shard_entry(row))
-    manifests.finish(run.run_id, datetime.now(UTC).isoformat(), {"proteins": plan.total_proteins})
-    return run.run_id
+    return run_attribution(run).run_id
 
 
 def run_accessions(con, run_id: str) -> list[str]:
