@@ -48,6 +48,7 @@ import numpy as np
 import pyarrow as pa
 
 from protxai_ray.errors import RunError, check_run_id
+from protxai_ray.store.manifest import RunManifest
 
 MEASURES = ("received", "confident")
 THRESHOLD = 0.3  # Vig et al. 2021: attention weights above 0.3 are "high-confidence"
@@ -184,7 +185,7 @@ def write_pseudo_run(
     target: str,
     null_path_columns: bool = False,
     shard_size: int = SHARD_SIZE,
-) -> dict:
+) -> RunManifest:
     """Write ``results`` (accession → object with ``residues``/``heads``/``logit``/... as the engine's
     ``Attribution``) for ``proteins`` (``ProteinInput``: accession, crc64, sequence) as a finished run.
 
@@ -220,7 +221,7 @@ def write_pseudo_run(
         ).encode()
     ).hexdigest()
     shards = [accessions[i : i + shard_size] for i in range(0, len(accessions), shard_size)]
-    header = {
+    header = RunManifest.from_dict({
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "release": release,
@@ -248,7 +249,7 @@ def write_pseudo_run(
             "plan_sha256": plan,
         },
         "fingerprint": fingerprint,
-    }
+    })
     manifests = RunManifests(st)
     try:
         manifests.create(run_id, header)
@@ -303,7 +304,7 @@ class AttentionRunSummary:
     threshold: float
     proteins: int
     model: str
-    manifest: dict
+    manifest: RunManifest
     notes: list[str] = field(default_factory=list)
 
 
@@ -369,13 +370,13 @@ def attention_run(
     written = write_pseudo_run(
         st,
         new_run,
-        release=str(manifest.get("release")),
+        release=str(manifest.release),
         adapter=adapter,
         model_path=model_path,
         proteins=proteins,
         results=results,
         method=method,
-        target=str(manifest.get("target") or "label"),
+        target=manifest.target or "label",
         null_path_columns=True,
     )
     return AttentionRunSummary(

@@ -24,6 +24,7 @@ import pyarrow as pa
 from protxai_ray.analyses.faithfulness import DRAWS, FLIP_COUNTS, FlipProtein, flip_drops
 from protxai_ray.analyses.summary import CONFIDENCE, summarize_drops
 from protxai_ray.errors import RunError
+from protxai_ray.store.manifest import ModelRecord, RunManifest
 from protxai_ray.store.schemas import ANALYSIS_TABLES
 
 REPLACEMENT = "composition"  # how both kinds replace a chosen residue (see faithfulness.py)
@@ -49,11 +50,13 @@ class AnalyzeSummary:
     written: list[str] = field(default_factory=list)
 
 
-def _manifest(store, run_id: str) -> dict:
-    rel = f"runs/run_id={run_id}/manifest.json"
-    if not store.exists(rel):
+def _manifest(store, run_id: str) -> RunManifest:
+    from protxai_ray.store.runs import read_run_manifest
+
+    manifest = read_run_manifest(store, run_id)
+    if manifest is None:
         raise RunError(f"run {run_id!r} not found in {store.uri}")
-    return store.read_json(rel)
+    return manifest
 
 
 def load_run_model(store, run_id: str, model: str | Path | None, device: str) -> tuple[Any, str, list[str]]:
@@ -61,19 +64,18 @@ def load_run_model(store, run_id: str, model: str | Path | None, device: str) ->
     says when the weights differ from the run's (the analysis then describes this model, not the run's)."""
     from protxai_ray.models import load_model
 
-    recorded = _manifest(store, run_id).get("model")
-    recorded = recorded if isinstance(recorded, dict) else {}
-    model_path = str(model) if model else recorded.get("path")
+    recorded = _manifest(store, run_id).model or ModelRecord()
+    model_path = str(model) if model else recorded.path
     if not model_path or not Path(model_path).is_dir():
         raise RunError(
             f"run {run_id!r}: its model directory {model_path!r} is not available here; pass --model DIR"
         )
     adapter = load_model(model_path, device=device)
     notes = []
-    if recorded.get("sha256") and recorded["sha256"] != adapter.weights_sha256:
+    if recorded.sha256 and recorded.sha256 != adapter.weights_sha256:
         notes.append(
             f"the weights of {model_path} (sha256 {adapter.weights_sha256[:12]}) are not the run's model "
-            f"(run {run_id}: sha256 {str(recorded['sha256'])[:12]}): the analysis describes this model"
+            f"(run {run_id}: sha256 {recorded.sha256[:12]}): the analysis describes this model"
         )
     return adapter, model_path, notes
 

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         if manifest is None:
             raise StoreError(f"store {store.uri} has no run {run_id}")
         found = verify_run(store, run_id, manifest, deep=not args.quick)
-        checked_files += sum(len(s.get("files") or {}) for s in manifest.get("shards") or [])
+        checked_files += sum(len(s.files) for s in manifest.shards)
         for problem in found:
             print(problem.line(store))
         if found and args.quarantine:

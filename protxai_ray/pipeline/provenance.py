@@ -14,6 +14,7 @@ from pathlib import Path
 
 from protxai_ray.pipeline.config import RunConfig
 from protxai_ray.pipeline.plan import ShardPlan
+from protxai_ray.store.manifest import RunManifest, ShardEntry
 from protxai_ray.store.runs import shard_files
 from protxai_ray.store.schemas import SCHEMA_VERSION
 
@@ -80,9 +81,9 @@ def code_version_string() -> str:
     return f"{info['package']}+{suffix}"
 
 
-def manifest_header(config: RunConfig, model, plan: ShardPlan, started: str) -> dict:
+def manifest_header(config: RunConfig, model, plan: ShardPlan, started: str) -> RunManifest:
     """Everything but the shards: identity, inputs, model, method, code, times."""
-    return {
+    return RunManifest.from_dict({
         "schema_version": SCHEMA_VERSION,
         "run_id": config.run_id,
         "release": config.release,
@@ -110,10 +111,10 @@ def manifest_header(config: RunConfig, model, plan: ShardPlan, started: str) -> 
             "plan_sha256": plan.digest,
         },
         "fingerprint": config.fingerprint(model.identity_sha256, plan.digest),
-    }
+    })
 
 
-def shard_entry(row: dict) -> dict:
+def shard_entry(row: dict) -> ShardEntry:
     """The manifest entry of one finished shard, from the actor's summary row."""
     seconds = float(row["seconds"] or 0.0)
     proteins = int(row["proteins"])
@@ -139,4 +140,4 @@ def shard_entry(row: dict) -> dict:
         entry["flops_per_s"] = float(row["flops"]) / seconds if seconds > 0 else None
         if row.get("peak_flops") and seconds > 0:
             entry["mfu"] = round(float(row["flops"]) / seconds / float(row["peak_flops"]), 6)
-    return entry
+    return ShardEntry.from_dict(entry)

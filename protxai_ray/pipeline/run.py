@@ -32,6 +32,7 @@ from protxai_ray.pipeline.config import RunConfig
 from protxai_ray.pipeline.plan import ShardPlan, filter_proteins, make_plan, read_release_proteins
 from protxai_ray.pipeline.provenance import code_version, manifest_header, shard_entry
 from protxai_ray.store.fs import Store
+from protxai_ray.store.manifest import RunManifest
 from protxai_ray.store.runs import RunManifests, committed_shards, run_dir
 from protxai_ray.store.verify import clear_quarantine, verify_run
 
@@ -117,10 +118,10 @@ def descriptors(plan: ShardPlan, todo: set[str]) -> list[dict]:
     return rows[::-1]
 
 
-def _drop_damaged(store: Store, manifests: RunManifests, run_id: str, manifest: dict) -> dict:
+def _drop_damaged(store: Store, manifests: RunManifests, run_id: str, manifest: RunManifest) -> RunManifest:
     """On resume: committed shards whose files no longer match their checks are un-committed (and their
     quarantine lifted) so this run re-computes them."""
-    if not manifest.get("shards"):
+    if not manifest.shards:
         return manifest
     problems = verify_run(store, run_id, manifest, deep=True)
     if not problems:
@@ -206,14 +207,14 @@ def run_attribution(config: RunConfig) -> RunSummary:
         store=store.uri,
         manifest=store.uri_of(f"{run_dir(config.run_id)}/manifest.json"),
         proteins=plan.total_proteins,
-        failures=sum(s.get("failures", 0) for s in manifest["shards"]),
+        failures=manifest.failures,
         shards=len(plan.shard_ids),
         skipped_shards=sorted(done & set(plan.shard_ids)),
     )
     del model  # the actors load their own copy
     if todo:
         rows = descriptors(plan, todo)
-        initial = sum(s["proteins"] for s in manifest["shards"])
+        initial = manifest.proteins
         with tqdm(
             total=plan.total_proteins,
             initial=initial,
@@ -232,7 +233,7 @@ def run_attribution(config: RunConfig) -> RunSummary:
                     summary.proteins_computed += int(row["proteins"])
                 bar.update(int(row["proteins"]))
         manifest = manifests.read(config.run_id) or manifest
-        summary.failures = sum(s.get("failures", 0) for s in manifest["shards"])
+        summary.failures = manifest.failures
     missing = set(plan.shard_ids) - committed_shards(manifest)
     if missing:
         raise RunError(
@@ -254,14 +255,14 @@ def run_attribution(config: RunConfig) -> RunSummary:
     return summary
 
 
-def _first_failures(store: Store, run_id: str, manifest: dict, limit: int = 3) -> list[str]:
+def _first_failures(store: Store, run_id: str, manifest: RunManifest, limit: int = 3) -> list[str]:
     """``ACCESSION: reason`` of the first ``limit`` failed proteins of the run's committed shards."""
     from protxai_ray.store.parquet import read_table
 
     reasons: list[str] = []
-    for shard in manifest["shards"]:
-        name = (shard.get("files") or {}).get("failures")
-        if not shard.get("failures") or not name:
+    for shard in manifest.shards:
+        name = shard.files.get("failures")
+        if not shard.failures or not name:
             continue
         table = read_table(store, [f"{run_dir(run_id)}/{name}"])
         for accession, reason in zip(
@@ -276,11 +277,11 @@ def _first_failures(store: Store, run_id: str, manifest: dict, limit: int = 3) -
     return reasons
 
 
-def _accuracy(store: Store, run_id: str, manifest: dict) -> tuple[list[float], list[int]]:
+def _accuracy(store: Store, run_id: str, manifest: RunManifest) -> tuple[list[float], list[int]]:
     """Estimated head error and path points of every protein the run's committed shards hold."""
     from protxai_ray.store.parquet import read_table
 
-    files = [f"{run_dir(run_id)}/{s['files']['predictions']}" for s in manifest["shards"] if s.get("files")]
+    files = [f"{run_dir(run_id)}/{rel}" for rel in manifest.files("predictions")]
     if not files:
         return [], []
     table = read_table(store, files)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from protxai_ray.errors import RunError
 from protxai_ray.report import analyses, data, figures
+from protxai_ray.store.manifest import RunManifest
 
 TEST_SECTIONS = {
     "aa": "Composition-adjusted head enrichment (−ln aa_p_adj): relevance of annotated residues vs the same "
@@ -158,14 +159,13 @@ def build_report(
     return index
 
 
-def _manifest(store, run_id: str) -> dict | None:
+def _manifest(store, run_id: str) -> RunManifest | None:
     if store is None:
         return None
     from protxai_ray.store.fs import open_store
+    from protxai_ray.store.runs import read_run_manifest
 
-    st = open_store(store)
-    rel = f"runs/run_id={run_id}/manifest.json"
-    return st.read_json(rel) if st.exists(rel) else None
+    return read_run_manifest(open_store(store), run_id)
 
 
 # ---- sections ------------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from protxai_ray.store.manifest import ModelRecord, RunManifest
+
 HEAD_CELLS_SQL = """
 SELECT class, annotation, layer, head, n, p_adj, significant, aa_n, aa_p_adj, aa_significant, t_p_adj, overlay
 FROM head_enrichment WHERE run_id = $run_id
@@ -289,7 +291,7 @@ class RunInfo:
 
 
 def run_info(
-    con: duckdb.DuckDBPyConnection, run_id: str, layers: int, heads: int, manifest: dict | None = None
+    con: duckdb.DuckDBPyConnection, run_id: str, layers: int, heads: int, manifest: RunManifest | None = None
 ) -> RunInfo:
     row = con.execute(
         """SELECT release, target, model_sha256, steps, tolerance, method, derivative, precision, proteins,
@@ -297,9 +299,9 @@ def run_info(
         {"r": run_id},
     ).fetchone()
     release, target, sha, steps, tolerance, method, derivative, precision, proteins, started, finished = row
-    model = (manifest or {}).get("model") if isinstance((manifest or {}).get("model"), dict) else {}
-    name = str(model.get("path") or "").rstrip("/").split("/")[-1] or (f"sha256 {sha[:12]}" if sha else "?")
-    kind = f"{model['model_type']}, " if model.get("model_type") else ""
+    model = (manifest.model if manifest is not None else None) or ModelRecord()
+    name = (model.path or "").rstrip("/").split("/")[-1] or (f"sha256 {sha[:12]}" if sha else "?")
+    kind = f"{model.model_type}, " if model.model_type else ""
     classes = [
         (str(c), int(k))
         for c, k in con.execute(

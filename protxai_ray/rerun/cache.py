@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from protxai_ray.store.manifest import RunManifest
+
 # (ec, go, feature_types) -> class index, None if unresolvable
 Resolver = Callable[[list[str], list[str], list[str]], int | None]
 
@@ -40,12 +42,11 @@ class RunKey:
     method: str  # canonical JSON of the method config
 
     @classmethod
-    def of_manifest(cls, manifest: dict) -> RunKey:
-        model = manifest.get("model") or {}
+    def of_manifest(cls, manifest: RunManifest) -> RunKey:
         return cls(
-            model_sha256=str(model.get("sha256") or ""),
-            target=str(manifest.get("target")),
-            method=json.dumps(manifest.get("method") or {}, sort_keys=True),
+            model_sha256=(manifest.model.sha256 if manifest.model else None) or "",
+            target=str(manifest.target),
+            method=json.dumps(manifest.method or {}, sort_keys=True),
         )
 
 

@@ -24,6 +24,7 @@ under the same run id (the pipeline skips committed shards, reuse shards are rew
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -37,6 +38,7 @@ from protxai_ray.rerun.release import RELEASE_NAME, check_release_name, detect_r
 from protxai_ray.rerun.reuse import copy_reused
 from protxai_ray.rerun.selection import Selection, recorded_selection, run_selection
 from protxai_ray.store.fs import Store, open_store
+from protxai_ray.store.manifest import RunManifest, ShardEntry
 from protxai_ray.store.parquet import read_table, write_parquet_atomic
 from protxai_ray.store.releases import list_releases, read_release, release_dir
 from protxai_ray.store.runs import RunManifests, run_dir
@@ -54,18 +56,18 @@ CHANGES_FILE = "changes/changes-00000.parquet"
 FAILURE_EXAMPLES = 3  # failures named in the result (count always given)
 
 
-def _is_complete(manifest: dict) -> bool:
+def _is_complete(manifest: RunManifest) -> bool:
     """Finished, and if it is a re-run, finished as a re-run (reuse shards committed)."""
-    if not manifest.get("finished"):
+    if not manifest.finished:
         return False
-    return manifest.get("parent_run") is None or bool((manifest.get("rerun") or {}).get("complete"))
+    return manifest.parent_run is None or bool((manifest.rerun or {}).get("complete"))
 
 
 def _release_order(release: str) -> str:
     return release if RELEASE_NAME.match(release or "") else ""
 
 
-def _manifests(manifests: RunManifests) -> dict[str, dict]:
+def _manifests(manifests: RunManifests) -> dict[str, RunManifest]:
     found = {}
     for run_id in manifests.list_run_ids():
         manifest = manifests.read(run_id)
@@ -74,7 +76,7 @@ def _manifests(manifests: RunManifests) -> dict[str, dict]:
     return found
 
 
-def find_parent(all_runs: dict[str, dict], from_run: str) -> tuple[str, dict]:
+def find_parent(all_runs: dict[str, RunManifest], from_run: str) -> tuple[str, RunManifest]:
     """The parent run: ``from_run`` itself, or for ``latest`` the complete run of the newest release
     (then the latest finished)."""
     if from_run != "latest":
@@ -87,15 +89,15 @@ def find_parent(all_runs: dict[str, dict], from_run: str) -> tuple[str, dict]:
     complete = [(rid, m) for rid, m in all_runs.items() if _is_complete(m)]
     if not complete:
         raise RunError("the store has no finished run to re-run from (run `protxai attribute` first)")
-    return max(complete, key=lambda item: (_release_order(item[1].get("release", "")), item[1]["finished"]))
+    return max(complete, key=lambda item: (_release_order(item[1].release or ""), item[1].finished))
 
 
-def _same_settings(a: dict, b: dict) -> bool:
+def _same_settings(a: RunManifest, b: RunManifest) -> bool:
     return RunKey.of_manifest(a) == RunKey.of_manifest(b)
 
 
 def _existing_rerun(
-    all_runs: dict[str, dict], release: str, parent: dict, selection: Selection
+    all_runs: dict[str, RunManifest], release: str, parent: RunManifest, selection: Selection
 ) -> tuple[str | None, str | None]:
     """(complete run of ``release`` with the parent's settings and selection, unfinished re-run of it to
     resume). A re-run that did not record its selection (made before re-runs inherited it) does not
@@ -103,19 +105,17 @@ def _existing_rerun(
     complete = unfinished = None
     wanted = selection.signature()
     for run_id, manifest in sorted(all_runs.items()):
-        if manifest.get("release") != release or not _same_settings(manifest, parent):
+        if manifest.release != release or not _same_settings(manifest, parent):
             continue
         if _is_complete(manifest):
             recorded = recorded_selection(manifest)
-            same = run_id == parent.get("run_id") or (recorded is not None and recorded.signature() == wanted)
+            same = run_id == parent.run_id or (recorded is not None and recorded.signature() == wanted)
             if not same:
                 continue
             # prefer this parent's own re-run over, e.g., a from-scratch run of the same release
-            if complete is None or manifest.get("parent_run") == parent.get("run_id"):
+            if complete is None or manifest.parent_run == parent.run_id:
                 complete = run_id
-        elif manifest.get("parent_run") == parent.get("run_id") and (
-            (manifest.get("inputs") or {}).get("where") == selection.where
-        ):
+        elif manifest.parent_run == parent.run_id and ((manifest.inputs or {}).get("where") == selection.where):
             unfinished = run_id  # (the pipeline's fingerprint check refuses one with another plan)
     return complete, unfinished
 
@@ -142,7 +142,7 @@ def _read_sources(sources: tuple[str, ...]):
     return collection
 
 
-def _label_resolver(parent: dict):
+def _label_resolver(parent: RunManifest):
     """(ec, go, feature_types) -> class index under the parent model's label map, None when it has no
     such class (feature types matter: a transmembrane region is the membrane label of TMbed entries)."""
     from types import SimpleNamespace
@@ -150,8 +150,8 @@ def _label_resolver(parent: dict):
     from protxai_ray.errors import ProtxaiError
     from protxai_ray.pipeline.shards import resolve_target  # exactly what the pipeline's actors call
 
-    labels = SimpleNamespace(label_names=list((parent.get("model") or {}).get("label_names") or []))
-    target = parent.get("target")
+    labels = SimpleNamespace(label_names=list(parent.model.label_names if parent.model else ()))
+    target = parent.target
 
     def resolve(ec: list[str], go: list[str], feature_types: list[str]) -> int | None:
         try:
@@ -162,11 +162,11 @@ def _label_resolver(parent: dict):
     return resolve
 
 
-def _current_key(parent: dict) -> RunKey:
+def _current_key(parent: RunManifest) -> RunKey:
     """The parent's key with the sha256 of the weights now at the parent's model path."""
     from protxai_ray.models.registry import weights_sha256
 
-    path = (parent.get("model") or {}).get("path")
+    path = parent.model.path if parent.model else None
     key = RunKey.of_manifest(parent)
     try:
         sha = weights_sha256(path)
@@ -175,19 +175,15 @@ def _current_key(parent: dict) -> RunKey:
     return RunKey(model_sha256=sha, target=key.target, method=key.method)
 
 
-def _run_table(store: Store, run_id: str, manifest: dict, table: str, schema: pa.Schema) -> pa.Table:
-    rels = [
-        f"{run_dir(run_id)}/{s['files'][table]}"
-        for s in manifest.get("shards") or []
-        if s["files"].get(table)
-    ]
+def _run_table(store: Store, run_id: str, manifest: RunManifest, table: str, schema: pa.Schema) -> pa.Table:
+    rels = [f"{run_dir(run_id)}/{rel}" for rel in manifest.files(table)]
     return read_table(store, rels, schema)
 
 
 def _pipeline_config(
     config: RerunConfig,
     parent_id: str,
-    parent: dict,
+    parent: RunManifest,
     release: str,
     run_id: str,
     todo: list[str],
@@ -198,14 +194,14 @@ def _pipeline_config(
     from protxai_ray.attribution.settings import AttributionSettings
     from protxai_ray.pipeline.config import RunConfig
 
-    method = dict(parent.get("method") or {})
+    method = dict(parent.method or {})
     try:
         settings = AttributionSettings.from_dict(method)
         run_config = RunConfig(
             store=config.store,
             release=release,
-            model=parent["model"]["path"],
-            target=parent["target"],
+            model=parent.model.path if parent.model else None,
+            target=parent.target,
             steps=settings.steps,
             method=settings.method,
             derivative=settings.derivative,
@@ -214,7 +210,7 @@ def _pipeline_config(
             max_nodes=settings.max_nodes,
             actors=config.actors,
             num_gpus=config.num_gpus,
-            shard_size=config.shard_size or int((parent.get("inputs") or {}).get("shard_size") or 256),
+            shard_size=config.shard_size or int((parent.inputs or {}).get("shard_size") or 256),
             ray_address=config.ray_address,
             run_id=run_id,
             where=selection.where,  # recorded in the manifest; todo is already inside it
@@ -238,7 +234,7 @@ def _pipeline_config(
 def _held_accessions(store: Store):
     """(run id, manifest) -> the accessions the run holds (its predictions and failures)."""
 
-    def held(run_id: str, manifest: dict) -> set[str]:
+    def held(run_id: str, manifest: RunManifest) -> set[str]:
         found = set()
         for table, schema in (("predictions", PREDICTIONS), ("failures", FAILURES)):
             found |= set(_run_table(store, run_id, manifest, table, schema)["accession"].to_pylist())
@@ -251,7 +247,7 @@ def _failures_of(
     store: Store, manifests: RunManifests, run_id: str, fresh: set[str]
 ) -> tuple[int, int, list[str]]:
     """(failures of the run, of them among ``fresh`` accessions, "ACC: reason" examples, fresh first)."""
-    manifest = manifests.read(run_id) or {}
+    manifest = manifests.read(run_id) or RunManifest(run_id=run_id)
     rows = (
         _run_table(store, run_id, manifest, "failures", FAILURES).select(["accession", "reason"]).to_pylist()
     )
@@ -275,7 +271,7 @@ def run_rerun(config: RerunConfig) -> RerunResult:
     manifests = RunManifests(store.uri)
     all_runs = _manifests(manifests)
     parent_id, parent = find_parent(all_runs, config.from_run)
-    parent = {**parent, "run_id": parent_id}
+    parent = replace(parent, run_id=parent_id)
     selection = run_selection(all_runs, parent_id, _held_accessions(store))
     done, unfinished = _existing_rerun(all_runs, release, parent, selection)
     if done is not None:
@@ -285,7 +281,7 @@ def run_rerun(config: RerunConfig) -> RerunResult:
         raise InvalidSource(
             ", ".join(config.sources), f"release {release} is older than the store's latest release {newest}"
         )
-    if release == parent.get("release"):
+    if release == parent.release:
         raise RunError(f"run {parent_id} is already on release {release}; nothing to re-run")
     if config.check_only:
         return RerunResult("new_release", release, parent_run=parent_id)
@@ -298,7 +294,7 @@ def run_rerun(config: RerunConfig) -> RerunResult:
         timings: dict[str, float] = {}
         tick = time.perf_counter()
         collection = _read_sources(config.sources)  # everything parsed before anything is written
-        previous = parent["release"]
+        previous = parent.release
         previous_proteins = read_release(store, previous, "proteins")
         previous_annotations = read_release(store, previous, "annotations")
         old_states = states_from_tables(previous_proteins, previous_annotations)
@@ -319,7 +315,7 @@ def run_rerun(config: RerunConfig) -> RerunResult:
             parent_predictions,
             parent_failures,
             with_feature_types(previous_proteins, previous_annotations),
-            _label_resolver(parent) if parent.get("target") == "label" else None,
+            _label_resolver(parent) if parent.target == "label" else None,
         )
         held = set(parent_predictions["accession"].to_pylist()) | set(
             parent_failures["accession"].to_pylist()
@@ -392,20 +388,14 @@ def _new_run_id() -> str:
 
 
 def _commit_reuse(
-    manifests: RunManifests, run_id: str, parent_id: str, entries: list[dict], block: dict
+    manifests: RunManifests, run_id: str, parent_id: str, entries: list[ShardEntry], block: dict
 ) -> None:
     """One compare-and-swap: reuse shards listed, parent and counts recorded (not yet complete)."""
 
-    def change(old: dict | None) -> dict:
+    def change(old: RunManifest | None) -> RunManifest:
         if old is None:
             raise RunError(f"run {run_id}: the pipeline wrote no manifest")
-        listed = {s["shard"] for s in old["shards"]}
-        old["shards"] = sorted(
-            [*old["shards"], *(e for e in entries if e["shard"] not in listed)], key=lambda s: s["shard"]
-        )
-        old["parent_run"] = parent_id
-        old["rerun"] = block
-        return old
+        return replace(old.with_shards(entries), parent_run=parent_id, rerun=block)
 
     manifests.update(run_id, change)
 
@@ -419,12 +409,14 @@ def _lap(timings: dict[str, float], name: str, since: float) -> float:
 def _mark_complete(manifests: RunManifests, run_id: str, timings: dict[str, float], failures: dict) -> None:
     """Set last, after the statistics: only now does the scheduled job consider the release done."""
 
-    def change(old: dict | None) -> dict:
+    def change(old: RunManifest | None) -> RunManifest:
         if old is None:
             raise RunError(f"run {run_id}: manifest vanished")
-        old["rerun"] = {**old.get("rerun", {}), "complete": True, "timings": timings, "failures": failures}
-        old["finished"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return old
+        return replace(
+            old,
+            rerun={**(old.rerun or {}), "complete": True, "timings": timings, "failures": failures},
+            finished=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
 
     manifests.update(run_id, change)
 

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from protxai_ray.store.fs import Store
+from protxai_ray.store.manifest import RunManifest, ShardEntry
 from protxai_ray.store.parquet import read_table, write_parquet_atomic
 from protxai_ray.store.runs import run_dir, shard_files
 from protxai_ray.store.schemas import RUN_TABLES
@@ -60,19 +61,19 @@ def _remap(table: pa.Table, mapping: dict[str, str], run_id: str, keys: list[str
 def copy_reused(
     store: Store,
     parent_run: str,
-    parent_manifest: dict,
+    parent_manifest: RunManifest,
     run_id: str,
     reuse: dict[str, str],
     reuse_failures: dict[str, str],
-) -> list[dict]:
+) -> list[ShardEntry]:
     """Write the reuse shards of ``run_id``; returns their manifest entries (not yet committed)."""
     entries = []
-    shards = sorted(parent_manifest.get("shards") or [], key=lambda s: s["shard"])
+    shards = sorted(parent_manifest.shards, key=lambda s: s.shard)
     for index, shard in enumerate(shards):
         sid = reuse_shard_id(index)
         tables: dict[str, pa.Table] = {}
         for table, schema in RUN_TABLES.items():
-            rel = (shard.get("files") or {}).get(table)
+            rel = shard.files.get(table)
             source = (
                 read_table(store, [f"{run_dir(parent_run)}/{rel}"], schema) if rel else schema.empty_table()
             )
@@ -85,11 +86,11 @@ def copy_reused(
         for table, rows in tables.items():
             write_parquet_atomic(store, f"{run_dir(run_id)}/{files[table]}", rows, RUN_TABLES[table])
         entries.append(
-            {
-                "shard": sid,
-                "proteins": proteins,
-                "files": files,
-                "reused_from": {"run_id": parent_run, "shard": shard["shard"]},
-            }
+            ShardEntry(
+                shard=sid,
+                proteins=proteins,
+                files=files,
+                extra={"reused_from": {"run_id": parent_run, "shard": shard.shard}},
+            )
         )
     return entries

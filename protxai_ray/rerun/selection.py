@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from protxai_ray.pipeline.plan import filter_proteins
+from protxai_ray.store.manifest import RunManifest
 
 
 @dataclass(frozen=True)
@@ -80,22 +81,22 @@ class Selection:
         return filter_proteins(proteins, self.where, self.accessions)
 
 
-AccessionsOf = Callable[[str, dict], set[str]]  # (run id, manifest) -> accessions the run holds
+AccessionsOf = Callable[[str, RunManifest], set[str]]  # (run id, manifest) -> accessions the run holds
 
 
-def recorded_selection(manifest: dict) -> Selection | None:
+def recorded_selection(manifest: RunManifest) -> Selection | None:
     """The selection a manifest states without reading any table; None when it cannot say."""
-    block = manifest.get("rerun") or {}
+    block = manifest.rerun or {}
     if isinstance(block.get("selection"), dict):
         return Selection.from_dict(block["selection"])
-    if manifest.get("parent_run") is None:
-        inputs = manifest.get("inputs") or {}
+    if manifest.parent_run is None:
+        inputs = manifest.inputs or {}
         if inputs.get("accessions") is None:
             return Selection(where=inputs.get("where") or None)
     return None
 
 
-def run_selection(all_runs: dict[str, dict], run_id: str, accessions_of: AccessionsOf) -> Selection:
+def run_selection(all_runs: dict[str, RunManifest], run_id: str, accessions_of: AccessionsOf) -> Selection:
     """The selection of ``run_id`` (see the module docstring), following old re-runs to their parents."""
     seen: set[str] = set()
     current = run_id
@@ -105,11 +106,11 @@ def run_selection(all_runs: dict[str, dict], run_id: str, accessions_of: Accessi
         found = recorded_selection(manifest)
         if found is not None:
             return found
-        if manifest.get("parent_run") is None:  # started with --accessions: the list is what it holds
-            inputs = manifest.get("inputs") or {}
+        if manifest.parent_run is None:  # started with --accessions: the list is what it holds
+            inputs = manifest.inputs or {}
             return Selection(
                 where=inputs.get("where") or None, accessions=tuple(sorted(accessions_of(current, manifest)))
             )
-        current = manifest["parent_run"]
+        current = manifest.parent_run
     # an old re-run whose ancestors are gone: the proteins it holds
     return Selection(accessions=tuple(sorted(accessions_of(run_id, all_runs[run_id]))))

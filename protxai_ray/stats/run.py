@@ -20,6 +20,7 @@ from protxai_ray.stats.compute import (
     result_tables,
     run_tests,
 )
+from protxai_ray.store.manifest import RunManifest
 from protxai_ray.store.schemas import STATS_TABLES
 
 SIGNIFICANCE = 0.05
@@ -49,23 +50,22 @@ class StatsSummary:
 PARTIAL_KEY = b"protxai.partial"  # Parquet metadata of stats tables computed on an unfinished run
 
 
-def unfinished(manifest: dict | None) -> str | None:
+def unfinished(manifest: RunManifest | None) -> str | None:
     """``"8 of 20 proteins, 2 of 5 shards committed"`` for a run the pipeline started (its manifest records
     the plan, ``inputs``) and has not finished (``finished`` null: interrupted, still running, or damaged
     shards dropped for a resume); None for a finished run or a manifest without a plan."""
-    if not manifest or manifest.get("finished") or not isinstance(manifest.get("inputs"), dict):
+    if manifest is None or manifest.finished or manifest.inputs is None:
         return None
-    shards = [s for s in manifest.get("shards") or [] if isinstance(s, dict)]
-    done = sum(int(s.get("proteins") or 0) for s in shards)
-    inputs = manifest["inputs"]
+    inputs = manifest.inputs
     return (
-        f"{done} of {inputs.get('proteins', '?')} proteins, {len(shards)} of {inputs.get('shards', '?')} "
+        f"{manifest.proteins} of {inputs.get('proteins', '?')} proteins, {len(manifest.shards)} of "
+        f"{inputs.get('shards', '?')} "
         "shards committed"
     )
 
 
 def check_finished(
-    manifest: dict | None, run_id: str, *, allow_partial: bool, what: str = "stats"
+    manifest: RunManifest | None, run_id: str, *, allow_partial: bool, what: str = "stats"
 ) -> str | None:
     """The run's progress if it is unfinished (``unfinished``) and ``allow_partial``, None if finished;
     RunError (one line, naming ``what`` the caller would make of it) if unfinished and not allowed."""
@@ -95,10 +95,13 @@ def _release_of(con: duckdb.DuckDBPyConnection, run_id: str, store) -> str | Non
     except duckdb.CatalogException:
         pass
     if store is not None:
+        from protxai_ray.store.runs import read_run_manifest
+
         try:
-            return str(store.read_json(f"runs/run_id={run_id}/manifest.json").get("release") or "") or None
-        except (FileNotFoundError, StoreError):
+            manifest = read_run_manifest(store, run_id)
+        except StoreError:
             return None
+        return manifest.release if manifest is not None and manifest.release else None
     return None
 
 

@@ -34,7 +34,8 @@ import pyarrow as pa
 
 from protxai_ray.errors import ProtxaiError, StoreError
 from protxai_ray.store.fs import Store, open_store
-from protxai_ray.store.releases import MANIFEST_NAME, RELEASE_NAME
+from protxai_ray.store.releases import RELEASE_NAME, read_release_manifest
+from protxai_ray.store.runs import read_run_manifest
 from protxai_ray.store.schemas import (
     ANALYSIS_TABLES,
     RELEASE_CHANGES,
@@ -44,8 +45,6 @@ from protxai_ray.store.schemas import (
     STATS_TABLES,
 )
 from protxai_ray.store.verify import read_quarantine, shard_problems
-
-RUN_MANIFEST = "manifest.json"
 
 
 @dataclass
@@ -91,11 +90,10 @@ def _scan_release(store: Store, dirname: str) -> tuple[dict[str, list[str]], lis
         return {}, []
     # the diff is its own commit (written whole, atomically), independent of the release manifest
     changes = [rel for rel in store.list(f"{base}/changes") if rel.endswith(".parquet")]
-    try:
-        manifest = store.read_json(f"{base}/{MANIFEST_NAME}")
-    except FileNotFoundError:
+    manifest = read_release_manifest(store, dirname[len("release=") :])
+    if manifest is None:
         return {}, changes  # release never committed
-    files = {table: [f"{base}/{rel}" for rel in rels] for table, rels in manifest.get("files", {}).items()}
+    files = {table: [f"{base}/{rel}" for rel in rels] for table, rels in manifest.files.items()}
     return files, changes
 
 
@@ -105,25 +103,25 @@ def _scan_run(
     base = f"runs/{dirname}"
     run_id = dirname[len("run_id=") :]
     try:
-        manifest = store.read_json(f"{base}/{RUN_MANIFEST}")
-    except FileNotFoundError:
-        return None, {}, {}, []  # a run directory whose manifest is not written yet: nothing committed
+        manifest = read_run_manifest(store, run_id)
     except StoreError as exc:
         return None, {}, {}, [f"run {run_id}: left out of the views, {exc}"]
+    if manifest is None:
+        return None, {}, {}, []  # a run directory whose manifest is not written yet: nothing committed
     sizes = store.list_sizes(base)
     held = read_quarantine(store, run_id)
     files: dict[str, list[str]] = {}
     damaged: list[str] = []
-    shards = manifest.get("shards") or []
+    shards = manifest.shards
     for shard in shards:
-        if str(shard.get("shard")) in held:
-            damaged.append(f"run {run_id} shard {shard.get('shard')}: quarantined")
+        if shard.shard in held:
+            damaged.append(f"run {run_id} shard {shard.shard}: quarantined")
             continue
         problems = shard_problems(store, run_id, shard, sizes, deep=False)
         if problems:
             damaged += [p.line(store) for p in problems]
             continue
-        for table, rel in (shard.get("files") or {}).items():
+        for table, rel in shard.files.items():
             if rel:
                 files.setdefault(table, []).append(f"{base}/{rel}")
     stats: dict[str, list[str]] = {}
@@ -131,20 +129,18 @@ def _scan_run(
         parts = rel[len(base) + 1 :].split("/")  # stats/<table>/<file>
         if len(parts) == 3 and parts[0] == "stats" and parts[2].endswith(".parquet"):
             stats.setdefault(parts[1], []).append(rel)
-    model = manifest.get("model") or {}
-    target = manifest.get("target")
     row = {
-        "run_id": str(manifest.get("run_id") or run_id),
-        "release": _str_or_none(manifest.get("release")),
-        "target": _str_or_none(target),
-        "model_sha256": _str_or_none(model.get("sha256") if isinstance(model, dict) else None),
-        "parent_run": _str_or_none(manifest.get("parent_run")),
-        "started": _str_or_none(manifest.get("started")),
-        "finished": _str_or_none(manifest.get("finished")),
+        "run_id": manifest.run_id or run_id,
+        "release": manifest.release,
+        "target": manifest.target,
+        "model_sha256": manifest.model.sha256 if manifest.model else None,
+        "parent_run": manifest.parent_run,
+        "started": manifest.started,
+        "finished": manifest.finished,
         "n_shards": len(shards),
-        "proteins": sum(int(s.get("proteins") or 0) for s in shards),
+        "proteins": manifest.proteins,
     }
-    method = manifest.get("method") if isinstance(manifest.get("method"), dict) else {}
+    method = manifest.method or {}
     for key in ("method", "derivative", "steps", "precision"):
         row[key] = _str_or_none(method.get(key))
     tolerance = method.get("tolerance") if method.get("steps") == "auto" else None

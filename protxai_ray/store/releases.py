@@ -17,9 +17,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,6 +26,7 @@ import pyarrow.compute as pc
 from protxai_ray.errors import StoreError
 from protxai_ray.store.fs import Store
 from protxai_ray.store.lock import StoreLock
+from protxai_ray.store.manifest import ReleaseManifest
 from protxai_ray.store.parquet import read_table, write_parquet_atomic
 from protxai_ray.store.schemas import ANNOTATIONS, PROTEINS, RELEASE_TABLES, SCHEMA_VERSION
 
@@ -85,12 +85,14 @@ def list_releases(store: Store) -> list[str]:
     ]
 
 
-def read_release_manifest(store: Store, release: str) -> dict[str, Any] | None:
-    """The release's manifest, or None when the release was never committed."""
+def read_release_manifest(store: Store, release: str) -> ReleaseManifest | None:
+    """The release's manifest, or None when the release was never committed; StoreError when corrupt."""
+    rel = f"{release_dir(release)}/{MANIFEST_NAME}"
     try:
-        return store.read_json(f"{release_dir(release)}/{MANIFEST_NAME}")
+        data = store.read_json(rel)
     except FileNotFoundError:
         return None
+    return ReleaseManifest.from_dict(data, store.uri_of(rel))
 
 
 def release_files(store: Store, release: str, table: str) -> list[str]:
@@ -98,7 +100,7 @@ def release_files(store: Store, release: str, table: str) -> list[str]:
     manifest = read_release_manifest(store, release)
     if manifest is None:
         raise StoreError(f"store {store.uri} has no release {release}")
-    return [f"{release_dir(release)}/{rel}" for rel in manifest["files"].get(table, [])]
+    return [f"{release_dir(release)}/{rel}" for rel in manifest.files.get(table, [])]
 
 
 def read_release(store: Store, release: str, table: str) -> pa.Table:
@@ -195,19 +197,16 @@ def write_release(store: Store, release: str, rows: ReleaseRows, *, sources: Seq
     """
     base = release_dir(release)
     with release_lock(store, release):
-        manifest = read_release_manifest(store, release)
-        old_files = {
-            table: [f"{base}/{rel}" for rel in (manifest or {}).get("files", {}).get(table, [])]
-            for table in RELEASE_TABLES
-        }
+        manifest = read_release_manifest(store, release) or ReleaseManifest(release=release)
+        old_files = {table: [f"{base}/{rel}" for rel in manifest.files.get(table, [])] for table in RELEASE_TABLES}
         old_p = read_table(store, old_files["proteins"], PROTEINS)
         old_a = read_table(store, old_files["annotations"], ANNOTATIONS)
         proteins, annotations, summary = merge_release(release, old_p, old_a, rows)
-        generation = int((manifest or {}).get("generation", 0)) + 1
+        generation = manifest.generation + 1
         token = f"g{generation:04d}-{uuid.uuid4().hex[:8]}"
         files = _write_generation(store, base, token, {"proteins": proteins, "annotations": annotations})
         summary.files = files
-        history = list((manifest or {}).get("ingests", []))
+        history = list(manifest.ingests or ())
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         history.append(
             {
@@ -220,22 +219,23 @@ def write_release(store: Store, release: str, rows: ReleaseRows, *, sources: Seq
                 "kept": summary.kept,
             }
         )
-        new_manifest = {
-            "schema_version": SCHEMA_VERSION,
-            "release": release,
-            "generation": generation,
-            "files": files,
-            "counts": {
+        new_manifest = replace(
+            manifest,
+            schema_version=SCHEMA_VERSION,
+            release=release,
+            generation=generation,
+            files=files,
+            counts={
                 "proteins": proteins.num_rows,
                 "annotations": annotations.num_rows,
                 "feature_types": _feature_counts(annotations),
             },
-            "sources": sorted({s for ingest in history for s in ingest["sources"]}),
-            "rejected": rows.rejected,
-            "ingests": history,
-            "written": now,
-        }
-        store.write_json_atomic(f"{base}/{MANIFEST_NAME}", new_manifest)  # the commit point
+            sources=tuple(sorted({s for ingest in history for s in ingest["sources"]})),
+            rejected=rows.rejected,
+            ingests=tuple(history),
+            written=now,
+        )
+        store.write_json_atomic(f"{base}/{MANIFEST_NAME}", new_manifest.to_dict())  # the commit point
         listed = {f"{base}/{rel}" for rels in files.values() for rel in rels}
         # previous generation and leftovers of crashed writes: unlisted, so invisible; now removed
         stale = [

@@ -10,20 +10,22 @@ commits.
 Example::
 
     manifests = RunManifests("s3://bucket/store")
-    manifests.create("20261125T120000Z-abc123", header)
-    manifests.commit_shard("20261125T120000Z-abc123", {"shard": "00000", "proteins": 64, "files": {...}})
+    manifests.create("20261125T120000Z-abc123", header)  # a RunManifest (provenance.manifest_header)
+    manifests.commit_shard("20261125T120000Z-abc123", ShardEntry("00000", proteins=64, files={...}))
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
 
 from protxai_ray.errors import StoreError
 from protxai_ray.store.fs import Store, encode_json, open_store
+from protxai_ray.store.manifest import RunManifest, ShardEntry
 
 MANIFEST = "manifest.json"
 RUN_TABLE_NAMES = ("predictions", "residues", "heads", "failures")
@@ -40,15 +42,16 @@ def shard_files(shard: str) -> dict[str, str]:
 
 
 class RunManifests:
-    """Read and update run manifests of one store (local directory or ``s3://bucket/prefix``)."""
+    """Read and update run manifests (``RunManifest``) of one store (local directory or ``s3://bucket/prefix``)."""
 
     def __init__(self, store: Store | str) -> None:
         self.store = open_store(store, check=False)
         self.store_uri = self.store.uri
 
     # -- reads ---------------------------------------------------------------------------------
-    def read(self, run_id: str) -> dict[str, Any] | None:
-        """The manifest of ``run_id``, or None if the run has never been started."""
+    def read(self, run_id: str) -> RunManifest | None:
+        """The manifest of ``run_id``, or None if the run has never been started; StoreError (one line)
+        when it is corrupt."""
         return self._read_versioned(run_id)[0]
 
     def list_run_ids(self) -> list[str]:
@@ -56,35 +59,35 @@ class RunManifests:
         names = [d[len("run_id=") :] for d in self.store.list_dirs("runs") if d.startswith("run_id=")]
         return sorted(name for name in names if self.store.exists(f"{run_dir(name)}/{MANIFEST}"))
 
-    def _read_versioned(self, run_id: str) -> tuple[dict | None, str | None]:
+    def _read_versioned(self, run_id: str) -> tuple[RunManifest | None, str | None]:
         rel = f"{run_dir(run_id)}/{MANIFEST}"
         data, version = self.store.read_versioned(rel)
         if data is None:
             return None, None
-        try:
-            return json.loads(data), version
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise StoreError(f"{self.store.uri_of(rel)}: corrupt run manifest ({exc})") from None
+        return decode_run_manifest(data, self.store.uri_of(rel)), version
 
     # -- compare-and-swap update ----------------------------------------------------------------
-    def update(self, run_id: str, change: Callable[[dict | None], dict | None]) -> dict | None:
+    def update(
+        self, run_id: str, change: Callable[[RunManifest | None], RunManifest | None]
+    ) -> RunManifest | None:
         """Apply ``change(old) -> new`` atomically; ``new is None`` or equal to ``old`` means no write.
 
         ``change`` may be called several times (once per conflicting concurrent commit), so it must
-        be a pure function of the manifest it is given.
+        be a pure function of the manifest it is given (manifests are immutable: it returns a new one,
+        ``dataclasses.replace``). The swap is conditional on the version of the bytes read.
         """
         rel = f"{run_dir(run_id)}/{MANIFEST}"
         for _ in range(1000):
             old, version = self._read_versioned(run_id)
-            new = change(json.loads(json.dumps(old)) if old is not None else None)
+            new = change(old)
             if new is None or new == old:
                 return old
-            if self.store.put_if(rel, encode_json(new), version):
+            if self.store.put_if(rel, encode_json(new.to_dict()), version):
                 return new
         raise StoreError(f"{self.store_uri}: manifest of run {run_id} keeps changing under us")
 
     # -- the operations the pipeline needs ---------------------------------------------------------
-    def create(self, run_id: str, header: dict[str, Any]) -> dict[str, Any]:
+    def create(self, run_id: str, header: RunManifest) -> RunManifest:
         """Create the manifest of a new run, or return the existing one (resume).
 
         ``header`` holds everything but ``shards``; an existing run must have the same ``fingerprint``
@@ -92,72 +95,85 @@ class RunManifests:
         incompatible results, and a StoreError says so.
         """
 
-        def change(old: dict | None) -> dict | None:
+        def change(old: RunManifest | None) -> RunManifest | None:
             if old is None:
-                return {**header, "shards": [], "finished": None}
+                return replace(header, shards=(), finished=None)
             return None
 
         manifest = self.update(run_id, change)
         assert manifest is not None
-        if manifest.get("fingerprint") != header.get("fingerprint"):
+        if manifest.fingerprint != header.fingerprint:
             raise StoreError(
                 f"run {run_id} already exists in {self.store_uri} with different inputs or settings "
                 "(release, model, target, method or shard plan); use a new --run-id"
             )
         return manifest
 
-    def commit_shard(self, run_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+    def commit_shard(self, run_id: str, entry: ShardEntry) -> RunManifest:
         """Add one shard (its files already written) to the manifest; a shard already listed is kept."""
 
-        def change(old: dict | None) -> dict | None:
+        def change(old: RunManifest | None) -> RunManifest | None:
             if old is None:
                 raise StoreError(f"run {run_id}: manifest vanished from {self.store_uri}")
-            if any(s["shard"] == entry["shard"] for s in old["shards"]):
-                return None  # committed by an earlier or concurrent driver: its files are identical
-            old["shards"] = sorted([*old["shards"], entry], key=lambda s: s["shard"])
-            return old
+            # an id already listed was committed by an earlier or concurrent driver: its files are identical
+            return old.with_shards([entry])
 
         manifest = self.update(run_id, change)
         assert manifest is not None
         return manifest
 
-    def drop_shards(self, run_id: str, shards: set[str]) -> dict[str, Any]:
+    def drop_shards(self, run_id: str, shards: set[str]) -> RunManifest:
         """Un-commit ``shards`` (found damaged) so a resume re-computes them; the run is unfinished again."""
 
-        def change(old: dict | None) -> dict | None:
+        def change(old: RunManifest | None) -> RunManifest | None:
             if old is None:
                 raise StoreError(f"run {run_id}: manifest vanished from {self.store_uri}")
-            kept = [s for s in old["shards"] if s["shard"] not in shards]
-            if len(kept) == len(old["shards"]):
+            kept = tuple(s for s in old.shards if s.shard not in shards)
+            if len(kept) == len(old.shards):
                 return None
-            old["shards"], old["finished"] = kept, None
-            old.pop("summary", None)
-            return old
+            return replace(old, shards=kept, finished=None, summary=None)
 
         manifest = self.update(run_id, change)
         assert manifest is not None
         return manifest
 
-    def finish(self, run_id: str, finished: str, summary: dict[str, Any]) -> dict[str, Any]:
+    def finish(self, run_id: str, finished: str, summary: dict[str, Any]) -> RunManifest:
         """Mark the run finished (all planned shards committed); a finished run is left as it is."""
 
-        def change(old: dict | None) -> dict | None:
+        def change(old: RunManifest | None) -> RunManifest | None:
             if old is None:
                 raise StoreError(f"run {run_id}: manifest vanished from {self.store_uri}")
-            if old.get("finished"):
+            if old.finished:
                 return None
-            old["finished"] = finished
-            old["summary"] = summary
-            return old
+            return replace(old, finished=finished, summary=summary)
 
         manifest = self.update(run_id, change)
         assert manifest is not None
         return manifest
 
 
-def committed_shards(manifest: dict[str, Any] | None) -> set[str]:
+def decode_run_manifest(data: bytes, where: str) -> RunManifest:
+    """The manifest in ``data`` (read from ``where``); StoreError ``<where>: corrupt run manifest (...)``."""
+    try:
+        raw = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{where}: corrupt run manifest ({exc})") from None
+    return RunManifest.from_dict(raw, where)
+
+
+def read_run_manifest(store: Store, run_id: str) -> RunManifest | None:
+    """The manifest of ``run_id`` in ``store`` (None when there is none); StoreError when corrupt."""
+    rel = f"{run_dir(run_id)}/{MANIFEST}"
+    try:
+        data = store.read_bytes(rel)
+    except FileNotFoundError:
+        return None
+    return decode_run_manifest(data, store.uri_of(rel))
+
+
+def committed_shards(manifest: RunManifest | None) -> set[str]:
     """Shard ids listed in a manifest."""
-    return {s["shard"] for s in (manifest or {}).get("shards", [])}
+    return manifest.shard_ids() if manifest is not None else set()
 
 
 def write_run_tables(

@@ -22,13 +22,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from protxai_ray.errors import StoreError
 from protxai_ray.store.fs import Store, encode_json
+from protxai_ray.store.manifest import RunManifest, ShardEntry
 
 QUARANTINE = "quarantine.json"
 
@@ -51,18 +51,18 @@ def _run_base(run_id: str) -> str:
 
 
 def shard_problems(
-    store: Store, run_id: str, shard: dict[str, Any], sizes: dict[str, int], *, deep: bool
+    store: Store, run_id: str, shard: ShardEntry, sizes: dict[str, int], *, deep: bool
 ) -> list[FileProblem]:
     """Problems of one manifest shard entry; ``sizes`` is the listing of the run directory."""
     base = _run_base(run_id)
-    checks = shard.get("checks") or {}
+    checks = shard.checks or {}
     found = []
-    for table, rel in sorted((shard.get("files") or {}).items()):
+    for table, rel in sorted(shard.files.items()):
         path = f"{base}/{rel}"
         check = checks.get(table)
 
         def problem(text: str, path: str = path) -> None:
-            found.append(FileProblem(run_id, str(shard.get("shard")), path, text))
+            found.append(FileProblem(run_id, shard.shard, path, text))
 
         size = sizes.get(path)
         if size is None:
@@ -70,8 +70,8 @@ def shard_problems(
             continue
         if check is None:
             continue  # committed before checks were recorded
-        if size != int(check["bytes"]):
-            problem(f"{size} bytes, {check['bytes']} committed (truncated or replaced)")
+        if size != check.bytes:
+            problem(f"{size} bytes, {check.bytes} committed (truncated or replaced)")
             continue
         if not deep:
             continue
@@ -80,7 +80,7 @@ def shard_problems(
         except FileNotFoundError:
             problem("missing")
             continue
-        if hashlib.sha256(data).hexdigest() != check["sha256"]:
+        if hashlib.sha256(data).hexdigest() != check.sha256:
             problem("content differs from the committed file (SHA-256 mismatch)")
             continue
         try:
@@ -88,16 +88,16 @@ def shard_problems(
         except Exception as exc:  # noqa: BLE001 - any reader failure is the finding
             problem(f"not a readable Parquet file ({' '.join(str(exc).split())[:120]})")
             continue
-        if rows != int(check["rows"]):
-            problem(f"{rows} rows, {check['rows']} committed")
+        if rows != check.rows:
+            problem(f"{rows} rows, {check.rows} committed")
     return found
 
 
-def verify_run(store: Store, run_id: str, manifest: dict[str, Any], *, deep: bool = True) -> list[FileProblem]:
+def verify_run(store: Store, run_id: str, manifest: RunManifest, *, deep: bool = True) -> list[FileProblem]:
     """Every damaged file of the shards ``manifest`` lists (``deep``: checksums and Parquet footers too)."""
     sizes = store.list_sizes(_run_base(run_id))
     problems: list[FileProblem] = []
-    for shard in manifest.get("shards") or []:
+    for shard in manifest.shards:
         problems += shard_problems(store, run_id, shard, sizes, deep=deep)
     return problems
 

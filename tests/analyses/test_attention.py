@@ -97,14 +97,14 @@ def test_pseudo_run_has_the_run_tables_schemas_and_a_manifest_saying_attention(a
     run, summary = attention_store
     assert summary.proteins == 12
     manifest = summary.manifest
-    assert manifest["finished"] and manifest["method"]["method"] == "attention"
-    assert manifest["method"]["measure"] == "received" and manifest["method"]["source_run"] == "run-src"
-    shard = manifest["shards"][0]
-    assert set(shard["checks"]) == {"predictions", "residues", "heads", "failures"}
+    assert manifest.finished and manifest.method["method"] == "attention"
+    assert manifest.method["measure"] == "received" and manifest.method["source_run"] == "run-src"
+    shard = manifest.shards[0]
+    assert set(shard.checks) == {"predictions", "residues", "heads", "failures"}
     base = Path(run.store.base) / "runs/run_id=run-attn"
-    heads_file = pq.read_table(base / shard["files"]["heads"])
+    heads_file = pq.read_table(base / shard.files["heads"])
     assert heads_file.schema.remove_metadata().equals(HEADS.remove_metadata(), check_metadata=False)
-    predictions = pq.read_table(base / shard["files"]["predictions"])
+    predictions = pq.read_table(base / shard.files["predictions"])
     assert predictions.schema.names == PREDICTIONS.names
     assert (
         predictions.column("n_steps").null_count == 12 and predictions.column("head_error").null_count == 12
@@ -144,7 +144,7 @@ def test_stats_run_on_the_pseudo_run(attention_store):
 def test_attention_run_is_idempotent_and_refuses_other_inputs(attention_store, model_dir):
     run, first = attention_store
     again = attention_run(run.store, "run-src", "run-attn", model_dir, log=lambda _: None)
-    assert again.manifest["shards"] == first.manifest["shards"]
+    assert again.manifest.shards == first.manifest.shards
     with pytest.raises(RunError, match="already exists"):
         attention_run(run.store, "run-src", "run-attn", model_dir, measure="confident", log=lambda _: None)
     with pytest.raises(RunError, match="not a run id"):

@@ -136,8 +136,8 @@ def _fingerprint(directory: Path) -> str:
     plan = SimpleNamespace(total_proteins=3, shard_ids=["s0"], digest="plan-digest")
     config = RunConfig(store="unused", release="2024_01", model=str(directory), run_id="r")
     header = manifest_header(config, model, plan, "2024-01-01T00:00:00Z")
-    assert header["model"]["sha256"] == model.weights_sha256  # the manifest still records the weights' sha256
-    return header["fingerprint"]
+    assert header.model.sha256 == model.weights_sha256  # the manifest still records the weights' sha256
+    return header.fingerprint
 
 
 def _edit_config(directory: Path, **changes) -> None:

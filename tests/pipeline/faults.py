@@ -28,7 +28,7 @@ def wait_for_commits(store: str, run_id: str, at_least: int, driver: subprocess.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         manifest = manifests.read(run_id)
-        if manifest and len(manifest["shards"]) >= at_least:
+        if manifest and len(manifest.shards) >= at_least:
             return manifest
         if driver.poll() is not None:
             pytest.fail(f"driver exited with {driver.returncode} before {at_least} shard(s) were committed")
@@ -106,12 +106,12 @@ def kill_shard_holder(
 def assert_retried(store: str, run_id: str, shard: str, pid: int, killed_at: float) -> dict:
     """The killed actor's shard was attempted again after the kill and committed by another worker."""
     manifest = RunManifests(store).read(run_id)
-    entry = next(s for s in manifest["shards"] if s["shard"] == shard)
+    entry = next(s for s in manifest.shards if s.shard == shard)
     attempts = read_attempts(Store(store, check=False), run_id, shard)
     assert attempts[0]["worker"].endswith(f":{pid}"), attempts
     later = [a for a in attempts if a["started"] > killed_at]
     assert later and all(not a["worker"].endswith(f":{pid}") for a in later), attempts
-    assert entry["attempts"] >= 2 and not entry["worker"].endswith(f":{pid}"), entry
+    assert entry.attempts >= 2 and not entry.extra["worker"].endswith(f":{pid}"), entry
     return entry
 
 

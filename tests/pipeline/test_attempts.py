@@ -27,5 +27,5 @@ def test_attempts_are_numbered_in_order_and_none_is_lost(tmp_path):
 
 def test_manifest_entry_carries_the_attempt_number():
     row = {"shard": "00001", "proteins": 8, "failures": 0, "seconds": 2.0, "worker": "h:9", "attempts": 2}
-    assert shard_entry(row)["attempts"] == 2
-    assert "attempts" not in shard_entry({**row, "attempts": None})  # rows of older code
+    assert shard_entry(row).attempts == 2
+    assert "attempts" not in shard_entry({**row, "attempts": None}).to_dict()  # rows of older code

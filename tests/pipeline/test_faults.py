@@ -43,8 +43,8 @@ def reference_rows(release_store, model_dir, ray_head, tmp_path_factory):
         start_driver(release_store, model_dir, "fault-reference", ray_head.address, log, STEPS), log
     )
     manifest = RunManifests(release_store).read("fault-reference")
-    assert manifest["finished"]
-    return run_rows(release_store, "fault-reference"), len(manifest["shards"])
+    assert manifest.finished
+    return run_rows(release_store, "fault-reference"), len(manifest.shards)
 
 
 def test_actor_killed_and_run_submitted_twice(reference_rows, release_store, model_dir, ray_head, tmp_path):
@@ -59,7 +59,7 @@ def test_actor_killed_and_run_submitted_twice(reference_rows, release_store, mod
     drivers = [start_driver(release_store, model_dir, "twice-run", ray_head.address, logs[0], STEPS)]
     try:
         manifest = wait_for_commits(release_store, "twice-run", 1, drivers[0])
-        assert len(manifest["shards"]) < total, "run finished before the fault could be injected"
+        assert len(manifest.shards) < total, "run finished before the fault could be injected"
         # an actor of this run (a worker process of this test's head) alone on an uncommitted shard
         shard, pid, killed_at = kill_shard_holder(release_store, "twice-run", ray_head.pids, drivers[0])
         drivers.append(start_driver(release_store, model_dir, "twice-run", ray_head.address, logs[1], STEPS))
@@ -70,9 +70,9 @@ def test_actor_killed_and_run_submitted_twice(reference_rows, release_store, mod
             if driver.poll() is None:
                 os.killpg(driver.pid, signal.SIGKILL)
     final = RunManifests(release_store).read("twice-run")
-    shards = [s["shard"] for s in final["shards"]]
+    shards = [s.shard for s in final.shards]
     assert shards == sorted(set(shards)) and len(shards) == total
-    assert final["finished"]
+    assert final.finished
     assert_retried(release_store, "twice-run", shard, pid, killed_at)
     assert_same_rows(release_store, "twice-run", reference)
 
@@ -85,7 +85,7 @@ def test_s3_outage_mid_run(reference_rows, release_store, model_dir, ray_head, s
     driver = start_driver(release_store, model_dir, "outage-run", ray_head.address, log, STEPS)
     try:
         manifest = wait_for_commits(release_store, "outage-run", 1, driver)
-        assert len(manifest["shards"]) < total, "run finished before the fault could be injected"
+        assert len(manifest.shards) < total, "run finished before the fault could be injected"
         assert retry_warnings("outage-run", [log, *ray_logs(ray_head)]) == []
         seaweed.stop()
         deadline = time.monotonic() + 90  # within the store's 120 s retry budget
@@ -103,7 +103,7 @@ def test_s3_outage_mid_run(reference_rows, release_store, model_dir, ray_head, s
     print(f"{len(hit)} write(s) retried during the outage, first: {hit[0][:300]}")
     assert "connect" in hit[0].lower(), hit[0]  # refused: the server was down, not a bad request
     final = RunManifests(release_store).read("outage-run")
-    assert final["finished"] and len(final["shards"]) == total
+    assert final.finished and len(final.shards) == total
     assert_same_rows(release_store, "outage-run", reference)
 
 
@@ -120,7 +120,7 @@ def test_driver_killed_then_resumed(reference_rows, release_store, model_dir, ra
     before = RunManifests(release_store).read("killed-run")
     committed = committed_shards(before)
     assert 0 < len(committed) < total, "run finished before the driver was killed"
-    assert not before["finished"]
+    assert not before.finished
 
     resumed = run_attribution(
         base_config(release_store, model_dir, "killed-run", ray_address=ray_head.address, steps=STEPS)
@@ -128,9 +128,9 @@ def test_driver_killed_then_resumed(reference_rows, release_store, model_dir, ra
     assert set(resumed.computed_shards).isdisjoint(committed)  # finished shards not recomputed
     assert set(resumed.computed_shards) | set(resumed.skipped_shards) >= set(committed)
     after = RunManifests(release_store).read("killed-run")
-    old_entries = {s["shard"]: s for s in before["shards"]}
-    for entry in after["shards"]:
-        if entry["shard"] in old_entries:
-            assert entry == old_entries[entry["shard"]]  # same worker, same timing: never redone
-    assert after["finished"] and len(after["shards"]) == total
+    old_entries = {s.shard: s for s in before.shards}
+    for entry in after.shards:
+        if entry.shard in old_entries:
+            assert entry == old_entries[entry.shard]  # same worker, same timing: never redone
+    assert after.finished and len(after.shards) == total
     assert_same_rows(release_store, "killed-run", reference)

@@ -16,5 +16,5 @@ def test_local_executor_matches_the_actor_pool(reference_run, release_store, mod
     assert summary.proteins == reference_summary.proteins and summary.failures == reference_summary.failures
     assert_same_rows(release_store, "local-executor", run_rows(release_store, config.run_id))
     manifest = RunManifests(release_store).read("local-executor")
-    assert manifest["finished"] and all(s.get("checks") for s in manifest["shards"])
+    assert manifest.finished and all(s.checks for s in manifest.shards)
     assert verify_run(RunManifests(release_store).store, "local-executor", manifest) == []

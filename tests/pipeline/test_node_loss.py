@@ -77,13 +77,13 @@ def test_worker_node_lost_mid_run(cluster, release_store, model_dir, tmp_path):
         start_driver(release_store, model_dir, "two-node-ref", head.address, ref_log, steps=STEPS), ref_log
     )
     reference = run_rows(release_store, "two-node-ref")
-    total = len(RunManifests(release_store).read("two-node-ref")["shards"])
+    total = len(RunManifests(release_store).read("two-node-ref").shards)
 
     log = tmp_path / "driver.log"
     driver = start_driver(release_store, model_dir, "node-loss-run", head.address, log, steps=STEPS)
     try:
         manifest = wait_for_commits(release_store, "node-loss-run", 1, driver)
-        assert len(manifest["shards"]) < total, "run finished before the node could be lost"
+        assert len(manifest.shards) < total, "run finished before the node could be lost"
         # the worker node's actor, in the middle of a shard of this run
         shard, proc = find_shard_holder(release_store, "node-loss-run", worker.pids, driver)
         killed_at = time.time()
@@ -103,9 +103,9 @@ def test_worker_node_lost_mid_run(cluster, release_store, model_dir, tmp_path):
             driver.wait()
 
     final = RunManifests(release_store).read("node-loss-run")
-    assert final["finished"] and len(final["shards"]) == total
+    assert final.finished and len(final.shards) == total
     entry = assert_retried(release_store, "node-loss-run", shard, proc.pid, killed_at)
     print(
-        f"lost node {worker.node_id}: shard {shard} of actor {proc.pid} retried: {entry['attempts']} attempts"
+        f"lost node {worker.node_id}: shard {shard} of actor {proc.pid} retried: {entry.attempts} attempts"
     )
     assert_same_rows(release_store, "node-loss-run", reference)

@@ -94,16 +94,16 @@ def test_run_matches_engine_and_query(finished_run, release_store, model_dir):
     con.close()
 
     manifest = RunManifests(release_store).read(config.run_id)
-    assert manifest["model"]["sha256"] == model.weights_sha256
-    assert manifest["model"]["label_names"] == model.label_names
-    assert manifest["method"] == {  # AttributionSettings.as_dict() of a fixed-step run
+    assert manifest.model.sha256 == model.weights_sha256
+    assert list(manifest.model.label_names) == list(model.label_names)
+    assert manifest.method == {  # AttributionSettings.as_dict() of a fixed-step run
         "method": "gausslegendre",
         "steps": 8,
         "derivative": "spectral",
         "precision": "fp32",
     }
-    assert manifest["code_version"].startswith("0.1.0")
-    assert all(s["proteins_per_s"] > 0 for s in manifest["shards"])
+    assert manifest.code_version.startswith("0.1.0")
+    assert all(s.extra["proteins_per_s"] > 0 for s in manifest.shards)
 
 
 def test_rerunning_a_finished_run_changes_nothing(finished_run, release_store):

@@ -149,8 +149,8 @@ def test_rerun_recomputes_only_changes_and_matches_a_full_run(attributed):
     assert status == 0, out
     run_id = out.strip().splitlines()[-1].removeprefix("run_id=")
     manifest = RunManifests(attributed.store).read(run_id)
-    assert manifest["parent_run"] == attributed.parent_run and manifest["release"] == NEW
-    rerun = manifest["rerun"]
+    assert manifest.parent_run == attributed.parent_run and manifest.release == NEW
+    rerun = manifest.rerun
     assert rerun["complete"] and rerun["reattributed"] == len(expected)
     assert rerun["changes"]["new"] == 1 and rerun["changes"]["deleted"] == 1
     assert rerun["changes"]["any_sequence_changed"] == 7
@@ -164,11 +164,11 @@ def test_rerun_recomputes_only_changes_and_matches_a_full_run(attributed):
             [run_id, run_id],
         ).fetchall()
     }
-    reused_shards = [s for s in manifest["shards"] if s["shard"].startswith("reuse-")]
-    pipeline_shards = [s for s in manifest["shards"] if not s["shard"].startswith("reuse-")]
-    assert sum(s["proteins"] for s in pipeline_shards) == len(expected)
-    assert sum(s["proteins"] for s in reused_shards) == len(computed) - len(expected)
-    assert manifest["inputs"]["accessions"] == len(expected)
+    reused_shards = [s for s in manifest.shards if s.shard.startswith("reuse-")]
+    pipeline_shards = [s for s in manifest.shards if not s.shard.startswith("reuse-")]
+    assert sum(s.proteins for s in pipeline_shards) == len(expected)
+    assert sum(s.proteins for s in reused_shards) == len(computed) - len(expected)
+    assert manifest.inputs["accessions"] == len(expected)
 
     # Complete for release_b, no duplicates, and equal to a from-scratch run.
     served = {e.accession for e in collect_entries([str(attributed.mirror_dir / f) for f in SOURCES]).entries}

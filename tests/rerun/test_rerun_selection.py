@@ -117,11 +117,11 @@ def test_unchanged_release_reuses_everything_and_equals_the_parent(parent, tmp_p
     status, out, run_id = _rerun(store, parent.run_id, UNCHANGED, "release_a")
     assert status == 0, out
     manifest = RunManifests(store).read(run_id)
-    rerun = manifest["rerun"]
-    assert rerun["complete"] and manifest["parent_run"] == parent.run_id and manifest["release"] == UNCHANGED
+    rerun = manifest.rerun
+    assert rerun["complete"] and manifest.parent_run == parent.run_id and manifest.release == UNCHANGED
     assert rerun["reattributed"] == 0 and set(rerun["reasons"].values()) == {0}
     assert rerun["selection"] == {"where": WHERE, "accessions": None}
-    assert all(s["shard"].startswith("reuse-") for s in manifest["shards"])
+    assert all(s.shard.startswith("reuse-") for s in manifest.shards)
 
     con = connect(store)
     held = _held(con, parent.run_id)
@@ -183,9 +183,9 @@ def test_rerun_keeps_the_selection_and_counts_only_this_models_label_changes(par
     assert len(held) < released.num_rows
 
     manifest = RunManifests(store).read(run_id)
-    rerun = manifest["rerun"]
+    rerun = manifest.rerun
     assert rerun["reasons"] == expected and rerun["reattributed"] == sum(expected.values())
-    assert rerun["selection"]["where"] == WHERE and manifest["inputs"]["where"] == WHERE
+    assert rerun["selection"]["where"] == WHERE and manifest.inputs["where"] == WHERE
     assert rerun["changes"]["any_label_changed"] > len(label_moved)  # the release's own diff, kept apart
     n = sum(expected.values())
     assert f"re-attributed {n} (" in out and f"this model's label changed {len(label_moved)}" in out, out

@@ -10,6 +10,7 @@ import io
 import os
 import re
 from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import replace
 
 import pytest
 
@@ -97,11 +98,11 @@ def test_scheduled_job_on_s3_lock_work_then_up_to_date(s3_vars, seaweed, tmp_pat
         assert status == 0, out
         run_id = re.search(r"run_id=(\S+)", out).group(1)
         manifest = RunManifests(store).read(run_id)
-        assert manifest["parent_run"] == parent.run_id
+        assert manifest.parent_run == parent.run_id
         # argmax: the many GO/EC edits of the pair do not change what is attributed, sequence edits do
-        assert manifest["rerun"]["reattributed"] == 2 and manifest["rerun"]["reused"] == 6
-        assert manifest["rerun"]["changes"]["any_go_changed"] > 0
-        print("phase timings:", manifest["rerun"]["timings"])
+        assert manifest.rerun["reattributed"] == 2 and manifest.rerun["reused"] == 6
+        assert manifest.rerun["changes"]["any_go_changed"] > 0
+        print("phase timings:", manifest.rerun["timings"])
         downloads = mirror.downloads
 
         status, out = _job(*argv)
@@ -111,9 +112,11 @@ def test_scheduled_job_on_s3_lock_work_then_up_to_date(s3_vars, seaweed, tmp_pat
         # A crash after the pipeline but before the re-run was marked complete: the next scheduled run
         # resumes the same run (committed shards kept, reuse shards rewritten identically), no duplicates.
         def crash(manifest):
-            manifest["rerun"]["complete"] = False
-            manifest["shards"] = [s for s in manifest["shards"] if not s["shard"].startswith("reuse-")]
-            return manifest
+            return replace(
+                manifest,
+                rerun={**manifest.rerun, "complete": False},
+                shards=tuple(s for s in manifest.shards if not s.shard.startswith("reuse-")),
+            )
 
         manifests = RunManifests(store)
         before = manifests.read(run_id)
@@ -121,7 +124,7 @@ def test_scheduled_job_on_s3_lock_work_then_up_to_date(s3_vars, seaweed, tmp_pat
         status, out = _job(*argv)
         assert status == 0 and f"run_id={run_id}" in out and "up to date" not in out, out
         after = manifests.read(run_id)
-        assert after["rerun"]["complete"] and after["shards"] == before["shards"]
+        assert after.rerun["complete"] and after.shards == before.shards
         con = connect(store)
         dupes = con.execute(
             "SELECT count(*) - count(DISTINCT (accession, layer, head, position)) FROM heads WHERE run_id = ?",

@@ -7,17 +7,19 @@ import pytest
 
 from protxai_ray.errors import RunError
 from protxai_ray.rerun.selection import Selection, recorded_selection, run_selection
+from protxai_ray.store.manifest import RunManifest
 
 
-def _root(where=None, accessions=None) -> dict:
-    return {"parent_run": None, "inputs": {"where": where, "accessions": accessions}}
+def _root(where=None, accessions=None) -> RunManifest:
+    return RunManifest(parent_run=None, inputs={"where": where, "accessions": accessions})
 
 
-def _rerun(parent: str, selection: dict | None = None) -> dict:
-    manifest = {"parent_run": parent, "inputs": {"where": None, "accessions": 3}}
-    if selection is not None:
-        manifest["rerun"] = {"selection": selection}
-    return manifest
+def _rerun(parent: str, selection: dict | None = None) -> RunManifest:
+    return RunManifest(
+        parent_run=parent,
+        inputs={"where": None, "accessions": 3},
+        rerun=None if selection is None else {"selection": selection},
+    )
 
 
 def _never(run_id, manifest):

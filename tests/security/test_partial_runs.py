@@ -22,6 +22,7 @@ import pytest
 from protxai_ray.cli import main
 from protxai_ray.stats.run import PARTIAL_KEY, unfinished
 from protxai_ray.store.fs import Store
+from protxai_ray.store.manifest import RunManifest, ShardEntry
 from tests.conftest import UNIPROT_DATA
 from tests.security.test_names_and_options import refused
 from tests.stats.synthetic import write_synthetic_run
@@ -53,11 +54,11 @@ def unfinished_store(tmp_path, capsys) -> str:
 
 
 def test_unfinished_describes_the_progress() -> None:
-    shards = [{"shard": "00000", "proteins": 8}]
-    assert unfinished({"finished": None, "inputs": {"proteins": 20, "shards": 3}, "shards": shards}) == (
+    shards = (ShardEntry("00000", proteins=8),)
+    assert unfinished(RunManifest(finished=None, inputs={"proteins": 20, "shards": 3}, shards=shards)) == (
         "8 of 20 proteins, 1 of 3 shards committed"
     )
-    assert unfinished({"finished": "2026-01-01", "inputs": {"proteins": 8}, "shards": shards}) is None
+    assert unfinished(RunManifest(finished="2026-01-01", inputs={"proteins": 8}, shards=shards)) is None
     assert unfinished(None) is None
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from protxai_ray.errors import StoreError
 from protxai_ray.store.fs import Store
+from protxai_ray.store.manifest import RunManifest
 from protxai_ray.store.runs import RunManifests
 
 
@@ -28,7 +29,7 @@ def test_relative_paths_cannot_leave_the_store(rel, tmp_path) -> None:
 def test_manifests_are_readable_like_the_data(tmp_path) -> None:
     """Colleagues sharing a store read shards (0644) and must read the manifests that list them too."""
     store = Store(tmp_path / "store")
-    RunManifests(store).create("r1", {"fingerprint": "f"})
+    RunManifests(store).create("r1", RunManifest(fingerprint="f"))
     store.write_bytes_atomic("runs/run_id=r1/heads/shard-00000.parquet", b"data")
     for rel in ("runs/run_id=r1/manifest.json", "runs/run_id=r1/heads/shard-00000.parquet"):
         mode = stat.S_IMODE((tmp_path / "store" / rel).stat().st_mode)

@@ -74,7 +74,7 @@ def test_write_then_read_sorted_rows(store: Store) -> None:
         ("active_site", 5, 5),
     ]
     manifest = read_release_manifest(store, "2024_01")
-    assert manifest["counts"] == {
+    assert manifest.counts == {
         "proteins": 2,
         "annotations": 2,
         "feature_types": {"active_site": 1, "motif": 1},
