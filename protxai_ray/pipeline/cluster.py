@@ -20,6 +20,7 @@ import socket
 import sys
 import tempfile
 from collections.abc import Iterator
+from typing import TextIO
 from urllib.parse import urlparse
 
 from protxai_ray.errors import RunError
@@ -132,6 +133,22 @@ def _ray_logs_dir() -> str:
     return path or tempfile.gettempdir()
 
 
+# The terminal streams handed out as sys.stderr, one per terminal (device, inode): never closed, because
+# logging handlers created while one was sys.stderr (Ray Data configures its own) keep writing to it.
+_TERMINALS: dict[tuple[int, int], TextIO] = {}
+
+
+def _terminal_stream(fd: int, encoding: str) -> TextIO:
+    """A text stream on (a duplicate of) ``fd``, reused for the same terminal/file."""
+    info = os.fstat(fd)
+    key = (info.st_dev, info.st_ino)
+    stream = _TERMINALS.get(key)
+    if stream is None or stream.closed:
+        stream = open(os.dup(fd), "w", encoding=encoding, errors="backslashreplace", buffering=1)  # noqa: SIM115
+        _TERMINALS[key] = stream
+    return stream
+
+
 @contextlib.contextmanager
 def native_stderr_to_ray_logs() -> Iterator[None]:
     """While Ray runs, file descriptor 2 of this process goes to ``<ray session>/logs/driver-native.log``.
@@ -151,16 +168,13 @@ def native_stderr_to_ray_logs() -> Iterator[None]:
     original = sys.stderr
     log = open(os.path.join(_ray_logs_dir(), "driver-native.log"), "ab")  # noqa: SIM115 - closed below
     try:
+        stream = _terminal_stream(terminal, getattr(original, "encoding", None) or "utf-8")
         os.dup2(log.fileno(), 2)
-        sys.stderr = open(  # noqa: SIM115 - closed below
-            os.dup(terminal), "w", encoding=getattr(original, "encoding", None) or "utf-8",
-            errors="backslashreplace", buffering=1,
-        )  # fmt: skip
+        sys.stderr = stream
         try:
             yield
         finally:
-            sys.stderr.flush()
-            sys.stderr.close()
+            stream.flush()
             sys.stderr = original
     finally:
         os.dup2(terminal, 2)
