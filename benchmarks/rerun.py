@@ -33,7 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from protxai_ray.models.random_init import write_random_model  # noqa: E402
 from protxai_ray.pipeline import RunConfig, run_attribution  # noqa: E402
 from protxai_ray.rerun import RerunConfig, run_rerun  # noqa: E402
 from protxai_ray.stats import compute_stats  # noqa: E402
@@ -41,7 +40,7 @@ from protxai_ray.store.duck import connect  # noqa: E402
 from protxai_ray.store.fs import open_store  # noqa: E402
 from protxai_ray.uniprot.arrow import write_entries  # noqa: E402
 from protxai_ray.uniprot.collect import collect_entries  # noqa: E402
-from tests.rerun.conftest import FILES, LABELS, RELEASES, chosen_accessions, write_subset  # noqa: E402
+from tests.rerun.conftest import FILES, RELEASES, chosen_accessions, rerun_model, write_subset  # noqa: E402
 
 OLD, NEW = "2024_01", "2024_03"
 MAX_RESIDUES = 1024  # the benchmark model's 1026 positions minus start and end tokens
@@ -90,15 +89,7 @@ def main() -> None:
             old_dir, new_dir = work / "release_a", work / "release_b"
         else:
             old_dir, new_dir = RELEASES / "release_a", RELEASES / "release_b"
-        model = write_random_model(
-            work / "model",
-            "bert",
-            num_layers=2,
-            num_heads=2,
-            hidden=16,
-            num_labels=len(LABELS),
-            label_names=LABELS,
-        )
+        model = rerun_model(work / "model")
         settings = dict(target="label", steps=4, actors=1, shard_size=64, progress=False)
 
         store = str(work / "incremental")

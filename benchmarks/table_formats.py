@@ -56,7 +56,9 @@ Writes ``benchmarks/results/table_formats_<date>.json`` with ``--out`` (``write_
 
 from __future__ import annotations
 
+import abc
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -258,7 +260,9 @@ def duck(extensions: tuple[str, ...] = ("httpfs",)):
 # ---- formats --------------------------------------------------------------------------------------
 
 
-class Format:
+class Format(abc.ABC):
+    """One table format under test; subclasses implement commit, commit_split and reader."""
+
     name = ""
     commit_mechanism = ""
     multi_table_atomic = False
@@ -267,20 +271,27 @@ class Format:
         self.cfg = cfg
         self.workdir = Path(cfg["workdir"])
 
-    def setup(self) -> None: ...
-    def begin_run(self, run_id: str) -> None: ...
+    def setup(self) -> None:
+        """Create what the format needs before the first run (catalog, bucket prefix); default: nothing."""
+        return None
+
+    def begin_run(self, run_id: str) -> None:
+        """Prepare the tables of a new run; default: nothing."""
+        return None
+
+    @abc.abstractmethod
     def commit(
         self, run_id: str, shard: int, tables: dict[str, pa.Table], only: tuple[str, ...] = ()
     ) -> dict:
-        raise NotImplementedError
+        """Commit one shard's tables (``only``: just these), idempotently; returns diagnostics."""
 
+    @abc.abstractmethod
     def commit_split(self, run_id: str, shard: int, tables: dict[str, pa.Table], before_commit) -> dict:
         """Upload the shard's data, call ``before_commit()`` (the outage), then commit."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def reader(self):
         """(DuckDB connection with views predictions/residues/heads, extensions used)."""
-        raise NotImplementedError
 
     def prefixes(self) -> list[str]:
         return [f"{self.name}/"]
@@ -605,10 +616,8 @@ class DuckLakeFormat(Format):
         text = str(exc).lower()
         ok = any(w in text for w in ("conflict", "locked", "busy", "retry count", "primary key"))
         if ok:
-            try:
+            with contextlib.suppress(Exception):  # no transaction open is fine
                 self.con.execute("ROLLBACK")
-            except Exception:  # noqa: BLE001
-                pass
         return ok
 
     def _stage(self, run_id, tables):
@@ -639,10 +648,8 @@ class DuckLakeFormat(Format):
         try:
             con.execute("COMMIT")
         except Exception:
-            try:
+            with contextlib.suppress(Exception):  # the commit's own error is the one to report
                 con.execute("ROLLBACK")
-            except Exception:  # noqa: BLE001
-                pass
             raise
         return {}
 

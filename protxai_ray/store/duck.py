@@ -44,7 +44,7 @@ from protxai_ray.store.schemas import (
     RUNS,
     STATS_TABLES,
 )
-from protxai_ray.store.verify import read_quarantine, shard_problems
+from protxai_ray.store.verify import QUARANTINE, read_quarantine, shard_problems
 
 
 @dataclass
@@ -108,8 +108,8 @@ def _scan_run(
         return None, {}, {}, [f"run {run_id}: left out of the views, {exc}"]
     if manifest is None:
         return None, {}, {}, []  # a run directory whose manifest is not written yet: nothing committed
-    sizes = store.list_sizes(base)
-    held = read_quarantine(store, run_id)
+    sizes = store.list_sizes(base)  # one listing: the quick file check, the quarantine and the stats files
+    held = read_quarantine(store, run_id) if f"{base}/{QUARANTINE}" in sizes else set()
     files: dict[str, list[str]] = {}
     damaged: list[str] = []
     shards = manifest.shards

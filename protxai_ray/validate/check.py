@@ -3,8 +3,8 @@
 The check runs the real parts end to end on a local store (``discovery.py``): a small mean-pooled BERT is
 trained on the anagram task (``planted.py``: motif vs anagrams of it, identical composition), the heads
 that carry the decision are found by mean-ablation (the ground truth), the held-out positives are written
-with ``write_entries`` (``motif`` + ``decoy`` annotations) and attributed through the pipeline's shard code
-(``attribute_shard`` → the engine's ``attribute_batch``, ``steps="auto"``) → shard files + run manifest →
+with ``write_entries`` (``motif`` + ``decoy`` annotations) and attributed by the pipeline's run driver
+(``run_attribution`` in this process, ``executor="local"``; ``steps="auto"``) → shard files + run manifest →
 ``compute_stats`` (DuckDB).
 
 It passes when (a) the model learned the task (held-out accuracy >= ``min_accuracy``) and whole-head

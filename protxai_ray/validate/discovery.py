@@ -10,8 +10,8 @@ curves). The pieces:
   drop of the target (motif) logit on held-out positives is measured. The heads whose ablation drops the
   logit by at least ``truth_fraction`` × the largest drop are the truth.
 - ``write_task_store`` / ``attribute_run``: held-out proteins as UniProt-shaped entries (``motif`` or
-  ``anagram`` and ``decoy`` features) in a local store, the positives attributed through the pipeline's
-  shard code (``attribute_shard`` → the engine's ``attribute_batch``), shard files + run manifest.
+  ``anagram`` and ``decoy`` features) in a local store, the positives attributed by the pipeline's run
+  driver (``run_attribution``, ``executor="local"``): shard files + run manifest as ``protxai attribute``.
 - ``subset_tables``: the stats of the run restricted to a subset of its proteins, through the same
   statements ``compute_stats`` runs (masks → scores → Wilcoxon/t/BH → tables).
 - ``head_calls``: per test (Wilcoxon of r, composition-adjusted r, t-test overlay) the significant heads

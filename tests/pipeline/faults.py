@@ -3,6 +3,7 @@ and kill an actor in the middle of a shard, check that shard was retried, find t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -121,11 +122,9 @@ def retry_warnings(run_id: str, logs: list[Path]) -> list[str]:
     pattern = re.compile(rf"write {re.escape(run_dir(run_id))}/\S+ failed \(.*\); retrying")
     found = []
     for path in logs:
-        try:
+        with contextlib.suppress(OSError):  # a log rotated away meanwhile
             text = path.read_text(errors="replace")
             found += [f"{path.name}: {line}" for line in text.splitlines() if pattern.search(line)]
-        except OSError:
-            pass
     return found
 
 

@@ -151,18 +151,17 @@ def local_ray():
         ray.shutdown()
 
 
+def rerun_model(directory: Path) -> Path:
+    """The small random BERT classifier (the re-run tests' label map) every re-run test attributes with."""
+    return write_random_model(
+        directory, "bert", num_layers=2, num_heads=2, hidden=16, num_labels=len(LABELS), label_names=LABELS
+    )
+
+
 @pytest.fixture(scope="module")
 def attributed(tmp_path_factory, local_ray) -> Attributed:
     root = tmp_path_factory.mktemp("rerun")
-    model = write_random_model(
-        root / "model",
-        "bert",
-        num_layers=2,
-        num_heads=2,
-        hidden=16,
-        num_labels=len(LABELS),
-        label_names=LABELS,
-    )
+    model = rerun_model(root / "model")
     store = str(root / "store")
     keep = chosen_accessions()
     write_subset(RELEASES / "release_a", keep, root / "release_a")

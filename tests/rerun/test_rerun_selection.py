@@ -20,7 +20,6 @@ import pytest
 
 from protxai_ray import cli
 from protxai_ray.errors import ProtxaiError
-from protxai_ray.models.random_init import write_random_model
 from protxai_ray.models.targets import resolve_target
 from protxai_ray.pipeline import RunConfig, run_attribution
 from protxai_ray.pipeline.plan import filter_proteins, read_release_proteins
@@ -28,7 +27,7 @@ from protxai_ray.store.duck import connect
 from protxai_ray.store.fs import open_store
 from protxai_ray.store.runs import RunManifests
 from protxai_ray.uniprot.collect import collect_entries
-from tests.rerun.conftest import ATTRIBUTE, FILES, LABELS, NEW, OLD, RELEASES, ingest
+from tests.rerun.conftest import ATTRIBUTE, FILES, LABELS, NEW, OLD, RELEASES, ingest, rerun_model
 
 WHERE = "length <= 150 OR length > 1100"  # 55 short proteins + the longest ones (too long: failures)
 UNCHANGED = "2024_02"  # release_a again under a newer name
@@ -50,15 +49,7 @@ class Parent:
 @pytest.fixture(scope="module")
 def parent(tmp_path_factory, local_ray) -> Parent:
     root = tmp_path_factory.mktemp("rerun-selection")
-    model = write_random_model(
-        root / "model",
-        "bert",
-        num_layers=2,
-        num_heads=2,
-        hidden=16,
-        num_labels=len(LABELS),
-        label_names=LABELS,
-    )
+    model = rerun_model(root / "model")
     store = root / "store"
     ingest(str(store), OLD, [str(RELEASES / "release_a" / f) for f in FILES])
     summary = run_attribution(

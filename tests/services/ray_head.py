@@ -15,6 +15,7 @@ actors it hosted. ``RayHead.nodes()`` is the head's view of the cluster's nodes 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -44,6 +45,19 @@ def venv_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env.update(extra or {})
     return env
 
+
+
+def node_port_flags() -> list[str]:
+    """Every per-node port of ``ray start``, explicit and free: other Rays on the machine (parallel test
+    sessions) must not collide."""
+    return [
+        f"--dashboard-agent-listen-port={free_port()}",
+        f"--dashboard-agent-grpc-port={free_port()}",
+        f"--metrics-export-port={free_port()}",
+        f"--runtime-env-agent-port={free_port()}",
+        f"--node-manager-port={free_port()}",
+        f"--object-manager-port={free_port()}",
+    ]
 
 @dataclass
 class RayHead:
@@ -90,14 +104,8 @@ class RayHead:
             f"--port={self.port}",
             "--dashboard-host=127.0.0.1",
             f"--dashboard-port={self.dashboard_port}",
-            f"--dashboard-agent-listen-port={free_port()}",
             f"--ray-client-server-port={self.client_port}",
-            # every port explicit: other Rays on the machine (parallel test sessions) must not collide
-            f"--dashboard-agent-grpc-port={free_port()}",
-            f"--metrics-export-port={free_port()}",
-            f"--runtime-env-agent-port={free_port()}",
-            f"--node-manager-port={free_port()}",
-            f"--object-manager-port={free_port()}",
+            *node_port_flags(),
             f"--num-cpus={self.num_cpus}",
             "--num-gpus=0",
             "--disable-usage-stats",
@@ -210,12 +218,7 @@ class RayWorkerNode:
             f"--address={self.head.address}",
             "--block",
             "--node-ip-address=127.0.0.1",
-            f"--dashboard-agent-listen-port={free_port()}",
-            f"--dashboard-agent-grpc-port={free_port()}",
-            f"--metrics-export-port={free_port()}",
-            f"--runtime-env-agent-port={free_port()}",
-            f"--node-manager-port={free_port()}",
-            f"--object-manager-port={free_port()}",
+            *node_port_flags(),
             f"--num-cpus={self.num_cpus}",
             "--num-gpus=0",
             "--disable-usage-stats",
@@ -255,10 +258,8 @@ class RayWorkerNode:
             return set()
         pids = self.pids()
         if self.process.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         left = []
         for pid in pids:  # descendants that left the group (none expected)
             try:
