@@ -46,7 +46,6 @@ def venv_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-
 def node_port_flags() -> list[str]:
     """Every per-node port of ``ray start``, explicit and free: other Rays on the machine (parallel test
     sessions) must not collide."""
@@ -58,6 +57,7 @@ def node_port_flags() -> list[str]:
         f"--node-manager-port={free_port()}",
         f"--object-manager-port={free_port()}",
     ]
+
 
 @dataclass
 class RayHead:

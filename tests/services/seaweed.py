@@ -5,8 +5,10 @@ Started on free loopback ports, with access keys enforced through ``s3.json``; s
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -25,6 +27,34 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# weed listens on each base port and on base + 10000 (gRPC). Base ports come from 20000-22767, so both
+# lie below the kernel's ephemeral range (32768+; outgoing connections of Ray and the S3 clients take
+# ports there and could grab a stopped server's port before it restarts) and above Ray's worker
+# ports (10002-19999).
+SERVER_PORT_RANGE = (20000, 22768)
+GRPC_OFFSET = 10000
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def server_ports(names: tuple[str, ...]) -> dict[str, int]:
+    """Distinct base ports for a weed server, each bindable together with its gRPC port (base + 10000)."""
+    candidates = list(range(*SERVER_PORT_RANGE))
+    random.SystemRandom().shuffle(candidates)
+    free = (p for p in candidates if _bindable(p) and _bindable(p + GRPC_OFFSET))
+    chosen = list(itertools.islice(free, len(names)))
+    if len(chosen) < len(names):
+        raise RuntimeError(f"no free port pairs for SeaweedFS in {SERVER_PORT_RANGE}")
+    return dict(zip(names, chosen, strict=True))
 
 
 def weed_binary() -> str:
@@ -64,10 +94,7 @@ class SeaweedServer:
     def start(self, timeout: float = 30.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.ports is None:
-            self.ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
-            # weed derives gRPC ports as port + 10000; keep the base ports low enough.
-            while any(p + 10000 > 65535 for p in self.ports.values()):
-                self.ports = {name: free_port() % 50000 + 1024 for name in self.ports}
+            self.ports = server_ports(("master", "volume", "filer", "s3"))
         self.s3_port = self.ports["s3"]
         config = {
             "identities": [
@@ -103,7 +130,10 @@ class SeaweedServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"weed exited early; see {self.workdir / 'weed.out'}")
+                tail = (self.workdir / "weed.out").read_text(errors="replace")[-2000:]
+                raise RuntimeError(
+                    f"weed exited early (rc {self.process.returncode}); weed.out ends:\n{tail}"
+                )
             try:
                 urllib.request.urlopen(self.endpoint, timeout=1)
                 return
