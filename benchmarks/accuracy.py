@@ -92,6 +92,7 @@ SETTINGS: dict[str, dict] = {
 }
 PROJECT_SETTINGS = [n for n in SETTINGS if n.split("-")[0] in ("exact", "spectral", "auto")]
 SEED_SETTING, DEFAULT_SETTING = "seed-500", "auto-1%"
+CORE_SETTINGS = (SEED_SETTING, DEFAULT_SETTING, "auto-0.25%")  # what the summary and the log line read
 NOTES = {
     "finite": "derivative='finite' is captum LayerConductance's discretisation; it equals captum's numbers to "
     "1e-5 max relative difference (tests/attribution/test_parity_captum.py, float64, every layer and head)",
@@ -219,8 +220,8 @@ def run_protein(adapter, name: str, sequence: str, target: int, args, seed_layer
         },
         "settings": {},
     }
-    for setting, fields in SETTINGS.items():
-        settings = AttributionSettings(**fields)
+    for setting in args.settings:
+        settings = AttributionSettings(**SETTINGS[setting])
         (result,), seconds, cpu = timed(attribute_batch, adapter, [sequence], [target], settings)
         per_layer = layer_errors(result.heads.astype(np.float64), reference)
         row["settings"][setting] = {
@@ -237,7 +238,9 @@ def run_protein(adapter, name: str, sequence: str, target: int, args, seed_layer
         }
         row.setdefault("logit", result.logit)
         row.setdefault("baseline_logit", result.baseline_logit)
-    row["seed_time"] = seed_time(adapter, sequence, target, args.seed_steps, seed_layers)
+    row["seed_time"] = (
+        seed_time(adapter, sequence, target, args.seed_steps, seed_layers) if args.seed_time else None
+    )
     return row
 
 
@@ -254,12 +257,12 @@ def warm_up(adapter) -> None:
 # ----------------------------------------------------------------------------------------------- summaries
 
 
-def summarise(rows: list[dict]) -> dict:
+def summarise(rows: list[dict], settings: list[str]) -> dict:
     def values(setting: str, key: str) -> np.ndarray:
         return np.array([r["settings"][setting][key] for r in rows], dtype=np.float64)
 
     per_setting = {}
-    for setting in SETTINGS:
+    for setting in settings:
         err = values(setting, "max_layer_error")
         per_setting[setting] = {
             "mean_max_layer_error": float(err.mean()),
@@ -285,9 +288,11 @@ def summarise(rows: list[dict]) -> dict:
             "max_nodes": float(values(setting, "nodes").max()),
         }
     seed_error = values(SEED_SETTING, "max_layer_error")
-    seed_s = float(sum(r["seed_time"]["seconds"] for r in rows))
-    seed_cpu = float(sum(r["seed_time"]["cpu_seconds"] for r in rows))
-    qualifying = [s for s in PROJECT_SETTINGS if np.all(values(s, "max_layer_error") <= seed_error)]
+    timed_seed = all(r["seed_time"] is not None for r in rows)
+    seed_s = float(sum(r["seed_time"]["seconds"] for r in rows)) if timed_seed else float("nan")
+    seed_cpu = float(sum(r["seed_time"]["cpu_seconds"] for r in rows)) if timed_seed else float("nan")
+    candidates = [s for s in PROJECT_SETTINGS if s in settings]
+    qualifying = [s for s in candidates if np.all(values(s, "max_layer_error") <= seed_error)]
     equal = {
         "seed_setting": SEED_SETTING,
         "seed_mean_max_layer_error": float(seed_error.mean()),
@@ -297,7 +302,7 @@ def summarise(rows: list[dict]) -> dict:
         "qualifying_settings": qualifying,
         "cheapest": None,
     }
-    if qualifying:
+    if qualifying and timed_seed:
         cheapest = min(qualifying, key=lambda s: per_setting[s]["total_seconds"])
         cheapest_cpu = min(qualifying, key=lambda s: per_setting[s]["total_cpu_seconds"])
         equal |= {
@@ -329,7 +334,8 @@ def run_case(name: str, adapter, proteins: list[tuple[str, str, int]], args, see
             f"auto-1% err {row['settings']['auto-1%']['max_layer_error']:.2e} "
             f"(est {row['settings']['auto-1%']['head_error_estimate']:.2e}, "
             f"{row['settings']['auto-1%']['nodes']} nodes), seed-500 err "
-            f"{row['settings']['seed-500']['max_layer_error']:.2e}, seed time {row['seed_time']['seconds']:.1f} s",
+            f"{row['settings']['seed-500']['max_layer_error']:.2e}"
+            + (f", seed time {row['seed_time']['seconds']:.1f} s" if row["seed_time"] else ""),
             flush=True,
         )
     shape = {
@@ -350,7 +356,7 @@ def run_case(name: str, adapter, proteins: list[tuple[str, str, int]], args, see
         "model": shape,
         "seed_time_scaling": scaling,
         "proteins": rows,
-        "summary": summarise(rows),
+        "summary": summarise(rows, args.settings),
     }
 
 
@@ -405,7 +411,9 @@ def print_table(report: dict) -> None:
             f"seed-500 (captum, batch 1): {e['seed_seconds_captum']:.1f} s, mean error "
             f"{e['seed_mean_max_layer_error']:.2e}; "
         )
-        if e["cheapest"]:
+        if not math.isfinite(e["seed_seconds_captum"]):
+            line += "seed not timed (--no-seed-time)"
+        elif e["cheapest"]:
             line += (
                 f"cheapest project setting at <= its error on every protein: {e['cheapest']} "
                 f"{e['cheapest_seconds']:.2f} s -> {e['ratio_wall']:.1f}x (CPU: {e['cheapest_by_cpu']} "
@@ -453,8 +461,25 @@ def main() -> None:
         help="torch CPU threads (default 1: on a shared 2-core machine 2 threads spin-wait and run 10-20x "
         "slower; with 1 thread CPU seconds are the work itself; 0 = torch's default)",
     )
+    parser.add_argument(
+        "--settings",
+        default=",".join(SETTINGS),
+        help=f"comma-separated subset of the settings (always with {', '.join(CORE_SETTINGS)}); default all",
+    )
+    parser.add_argument(
+        "--no-seed-time",
+        dest="seed_time",
+        action="store_false",
+        help="skip timing the seed's captum procedure (errors only; no equal-accuracy time ratio)",
+    )
     parser.add_argument("--cases", nargs="+", choices=("membrane", "random"), default=("membrane", "random"))
     args = parser.parse_args()
+    asked = {name.strip() for name in args.settings.split(",") if name.strip()}
+    if asked - set(SETTINGS):
+        parser.error(
+            f"unknown setting(s) {', '.join(sorted(asked - set(SETTINGS)))}; choose from {', '.join(SETTINGS)}"
+        )
+    args.settings = [name for name in SETTINGS if name in asked | set(CORE_SETTINGS)]
     if args.threads:
         torch.set_num_threads(args.threads)
     args.intervals = args.intervals or (1024 if args.quick else 4096)
@@ -512,7 +537,8 @@ def main() -> None:
         "load_average_before": load_before,
         "load_average_after": os.getloadavg()[0],
         "intervals": args.intervals,
-        "settings": SETTINGS,
+        "settings": {name: SETTINGS[name] for name in args.settings},
+        "seed_timed": args.seed_time,
         "project_settings": PROJECT_SETTINGS,
         "notes": NOTES,
         "cases": cases,

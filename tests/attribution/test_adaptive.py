@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from protxai_ray.attribution import attribute_batch
+from protxai_ray.attribution.adaptive import ProteinIntegral
 from protxai_ray.attribution.dense import dense_reference, layer_errors
 from tests.attribution.conftest import PROTEINS, random_adapter
 
@@ -30,7 +32,9 @@ def rougher_bert(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def references(rougher_bert):
-    return [dense_reference(rougher_bert, s, t, intervals=2048)[1] for s, t in zip(PROTEINS, TARGETS, strict=True)]
+    return [
+        dense_reference(rougher_bert, s, t, intervals=2048)[1] for s, t in zip(PROTEINS, TARGETS, strict=True)
+    ]
 
 
 @pytest.mark.parametrize("derivative", ["spectral", "exact"])
@@ -39,7 +43,10 @@ def test_estimate_is_conservative_and_under_tolerance(rougher_bert, references, 
     for result, reference in zip(results, references, strict=True):
         true = layer_errors(result.heads.astype(np.float64), reference).max()
         assert result.head_error <= 0.01
-        assert true <= max(result.head_error, 1e-4), (true, result.head_error)  # 1e-4: the reference's own error
+        assert true <= max(result.head_error, 1e-4), (
+            true,
+            result.head_error,
+        )  # 1e-4: the reference's own error
         assert result.n_steps >= 48 and result.derivative == derivative
 
 
@@ -107,3 +114,14 @@ def test_halving_ratio_is_measured_against_the_true_sibling():
     state.assess()
     for panel in state.panels:  # fine − coarse scales as w⁴·(1 − 2⁻³): each halving pair sums to 2⁻³
         assert state.ratio[panel] == pytest.approx(0.125, rel=1e-6), panel
+
+
+def test_select_bisects_the_fewest_worst_panels_that_leave_the_rest_within_tolerance() -> None:
+    shares = torch.tensor([0.004, 0.5, 0.003, 0.002], dtype=torch.float64)
+    worst_first = [1, 0, 2, 3]
+    assert ProteinIntegral.select(worst_first, shares, 0.01) == [1]  # the others sum to 0.009
+    even = torch.tensor([0.006, 0.006, 0.006], dtype=torch.float64)
+    assert ProteinIntegral.select([0, 1, 2], even, 0.01) == [0, 1]  # one bisection leaves 0.012
+    tiny = torch.tensor([0.001, 0.001], dtype=torch.float64)
+    assert ProteinIntegral.select([0, 1], tiny, 0.01) == [0]  # asked to refine: at least one panel
+    assert ProteinIntegral.select([], tiny, 0.01) == []  # every panel at the minimum width
