@@ -1,9 +1,11 @@
 """`protxai demo`: the whole pipeline on shipped real data with the shipped demo models.
 
 ingest the held-out TMbed fold → attribute a balanced subset with the trained membrane model and with its
-shuffled-label control (2 local Ray actors each) → DuckDB statistics → analyze (faithfulness, runs the
-trained model) → report (drawn from the store's tables). Run ids are fixed per
-(release, model, selection), so a second `protxai demo` on the same store resumes instead of recomputing.
+shuffled-label control (2 local Ray actors each) → DuckDB statistics → analyze (faithfulness, and the
+attention baseline: the attention each token receives as the pseudo-run ``<trained run>-attention`` with
+its statistics; both run the trained model) → report (drawn from the store's tables, with the control and
+attribution-vs-attention comparisons). Run ids are fixed per (release, model, selection), so a second
+`protxai demo` on the same store resumes instead of recomputing.
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ class DemoResult:
     embedding_aa: dict[str, float | None] = field(default_factory=dict)  # ... composition-adjusted
     # trained vs control, transmembrane in GO:0016020, per head: (layer, head, n, mean Δr, CI low, CI high)
     comparison: list[tuple] = field(default_factory=list)
+    attention_run: str | None = None  # the trained run's attention pseudo-run
+    # attribution vs attention, transmembrane in GO:0016020: the report's cell (report.attention CELL_COLUMNS)
+    attention: dict = field(default_factory=dict)
 
 
 def select_proteins(con, release: str, membrane: int, other: int, max_length: int) -> list[str]:
@@ -202,6 +207,7 @@ def run_demo(
         register_views(con, st)
     else:
         log("      faithfulness tables already in the store")
+    result.attention_run = _attention_baseline(con, st, trained, models["membrane"], log)
     log(f"      report → {out}")
     result.report = build_report(
         con,
@@ -210,6 +216,32 @@ def run_demo(
         store=st,
         annotations=list(DEMO_ANNOTATIONS),
         control_run=result.runs["membrane_shuffled"],
+        attention_run=result.attention_run,
         track_annotation="transmembrane",
     )
+    from protxai_ray.report.attention import attention_comparison
+
+    cells = attention_comparison(con, trained, result.attention_run, ["transmembrane"]).cells
+    membrane = cells[cells["class"] == "GO:0016020"]
+    result.attention = membrane.iloc[0].to_dict() if not membrane.empty else {}
     return result
+
+
+def _attention_baseline(con, st, trained: str, model_dir: Path, log) -> str:
+    """The attention pseudo-run of ``trained`` (attention received per token) with its stats on the demo's
+    annotations, made unless the store already has its stats; returns its run id."""
+    from protxai_ray.analyses.attention import attention_run
+    from protxai_ray.stats import compute_stats
+    from protxai_ray.store.duck import register_views
+
+    run_id = f"{trained}-attention"
+    done = con.execute("SELECT count(*) FROM head_enrichment WHERE run_id = $r", {"r": run_id}).fetchone()[0]
+    if done:
+        log(f"      attention baseline {run_id} and its stats already in the store")
+        return run_id
+    log(f"      attention baseline (attention each token receives, model {model_dir.name}): run_id={run_id}")
+    attention_run(st, trained, run_id, model_dir, log=lambda line: log(f"      {line}"))
+    register_views(con, st)
+    compute_stats(con, run_id, annotations=list(DEMO_ANNOTATIONS), store=st)
+    register_views(con, st)
+    return run_id

@@ -1,8 +1,10 @@
-"""`protxai demo [--store S]`: ingest → attribute (trained + shuffled control) → stats → report."""
+"""`protxai demo [--store S]`: ingest → attribute (trained + shuffled control) → stats → analyze (faithfulness,
+attention baseline) → report."""
 
 from __future__ import annotations
 
 import argparse
+import math
 
 from protxai_ray.commands.attribute import _steps
 from protxai_ray.demo import DEMO_MAX_LENGTH, DEMO_MEMBRANE, DEMO_OTHER, DEMO_TOLERANCE
@@ -71,7 +73,18 @@ def run(args: argparse.Namespace) -> int:
     for layer, head, n, diff, low, high in result.comparison[:5]:
         ci = "n/a" if low is None else f"[{low:.3f}, {high:.3f}]"
         print(f"  layer {layer} head {head}: n={n} Δr={diff:.3f} {ci}")
+    cell = result.attention
+    if cell:
+        rho = "n/a" if math.isnan(cell["spearman_rho"]) else f"{cell['spearman_rho']:.2f}"
+        print(
+            "Attribution vs attention received (transmembrane, GO:0016020; paired Δr = r(attribution) − "
+            f"r(attention), 95 % bootstrap CI): {cell['above_zero']} of {cell['heads']} heads with CI above 0, "
+            f"{cell['below_zero']} below; significant heads {cell['significant']} vs "
+            f"{cell['attention_significant']} ({cell['both']} in both); Spearman ρ of mean r across heads {rho}"
+        )
     for name, run_id in result.runs.items():
         print(f"run_id={run_id} ({name})")
+    if result.attention_run:
+        print(f"run_id={result.attention_run} (attention baseline of the membrane run)")
     print(f"report={result.report}")
     return 0

@@ -4,7 +4,10 @@ The report runs no model: faithfulness appears when `protxai analyze` has writte
 Refused with one line, before anything is written: a run id that is not a plain name, an unreadable run
 manifest, a run without attributed proteins, and an unfinished run (manifest ``finished`` null) unless
 ``--allow-partial`` (the report then covers the committed proteins only; the ``runs`` view's ``finished``
-column and the stats files' ``protxai.partial`` metadata say so).
+column and the stats files' ``protxai.partial`` metadata say so). ``--attention-run ID`` adds section
+"Attribution vs attention" (``protxai_ray.report.attention``); an ID that is not in the store, is not the
+attention pseudo-run of ``--run`` (its manifest's ``method.source_run``) or has no stats for the shown
+annotations is refused with one line naming the command that makes it or its stats.
 """
 
 from __future__ import annotations
@@ -22,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", required=True, help="run id (printed by `protxai attribute`)")
     parser.add_argument("--out", required=True, help="output directory for PNGs and index.html")
     parser.add_argument("--control-run", help="run of a control model (e.g. shuffled labels) to compare")
+    parser.add_argument(
+        "--attention-run",
+        help="the attention pseudo-run of --run (`protxai analyze --run RUN --attention-run ID`, then "
+        "`protxai stats --run ID`): per head mean r of attribution vs attention, paired Δr with 95 %% "
+        "bootstrap intervals, significant heads in each, Spearman ρ across heads",
+    )
     parser.add_argument(
         "--annotations",
         help="comma-separated annotation types to show (default: active_site, binding_site, motif, "
@@ -65,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     check_run_id(args.run, "--run")
     if args.control_run:
         check_run_id(args.control_run, "--control-run")
+    if args.attention_run:
+        check_run_id(args.attention_run, "--attention-run")
     store = open_store(args.store)
     con = connect(store)
     check_runs(con, store, args)
@@ -76,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         store=store,
         annotations=annotations,
         control_run=args.control_run,
+        attention_run=args.attention_run,
         track_annotation=args.annotation,
         n_tracks=args.tracks,
         progress=not args.no_progress,

@@ -1,5 +1,6 @@
 """Figures and the HTML report of a run: head heatmaps, embedding-level bars, relevance tracks,
-and the seed paper's extra analyses (faithfulness, PCA of head profiles, control-model Jaccard).
+and the seed paper's extra analyses (faithfulness, PCA of head profiles, control-model Jaccard), and
+attribution vs the attention baseline per head (``attention.py``).
 
 Reads only the store's DuckDB views (``protxai_ray.store.duck``); writes PNGs and ``index.html``.
 """

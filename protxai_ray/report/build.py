@@ -2,8 +2,9 @@
 
 The page answers "what did the run find?" first: the run (model, release, integration settings,
 proteins, convergence), a table of contents, the significant heads per annotation × class with their
-effect sizes, the control-run comparison, faithfulness (when ``protxai analyze`` wrote it), and only then
-the integration accuracy and the figures. Nothing here runs a model: the report reads tables only.
+effect sizes, the control-run comparison, attribution vs the run's attention baseline (``attention_run``,
+``protxai_ray.report.attention``), faithfulness (when ``protxai analyze`` wrote it), and only then the
+integration accuracy and the figures. Nothing here runs a model: the report reads tables only.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pandas as pd
 
 from protxai_ray.errors import RunError
 from protxai_ray.report import analyses, data, figures
+from protxai_ray.report.attention import AttentionComparison, attention_comparison, check_attention_run
 from protxai_ray.store.manifest import RunManifest
 
 TEST_SECTIONS = {
@@ -66,6 +68,7 @@ def build_report(
     store=None,
     annotations: list[str] | None = None,
     control_run: str | None = None,
+    attention_run: str | None = None,
     track_annotation: str | None = None,
     n_tracks: int = 4,
     progress: bool = False,
@@ -74,9 +77,12 @@ def build_report(
 
     ``store`` (a ``Store`` or URI; optional) supplies the run manifest's model name and type for the
     header. ``annotations``: the annotation types shown (default ``data.DEFAULT_ANNOTATIONS`` present in
-    the stats). ``track_annotation``: draw relevance tracks for this type only (default: every shown type
-    with listed heads). ``progress``: a step bar with elapsed time on stderr. Raises RunError for an unknown
-    run or a run without statistics.
+    the stats). ``attention_run``: the attention pseudo-run of ``run_id`` (``protxai analyze
+    --attention-run``, with ``protxai stats`` done), compared per head in section "Attribution vs
+    attention"; it needs ``store`` (its manifest names the source run). ``track_annotation``: draw relevance
+    tracks for this type only (default: every shown type with listed heads). ``progress``: a step bar with
+    elapsed time on stderr. Raises RunError for an unknown run, a run without statistics, or an
+    ``attention_run`` that is missing, made from another run or without stats (``check_attention_run``).
     """
     from tqdm import tqdm
 
@@ -89,6 +95,11 @@ def build_report(
     maps = [m for m in data.head_maps(con, run_id, layers, heads) if m.annotation in shown]
     if not maps:
         raise RunError(f"run {run_id!r} has no statistics; run `protxai stats --run {run_id}` first")
+    attention_manifest = None
+    if attention_run:
+        if store is None:
+            raise ValueError("attention_run needs store= (the attention run's manifest names its source run)")
+        attention_manifest = check_attention_run(con, store, run_id, attention_run, shown)
     bar = tqdm(total=7, desc=f"report {run_id}", unit="step", disable=not progress, dynamic_ncols=True)
 
     def step(label: str) -> None:
@@ -119,6 +130,13 @@ def build_report(
                 f"Control run {_e(control_run)}",
                 _control_body(con, run_id, control_run, shown),
             )
+        )
+    compared = None
+    if attention_manifest is not None:
+        measure = (attention_manifest.method or {}).get("measure")
+        compared = attention_comparison(con, run_id, attention_run, shown, measure)
+        sections.append(
+            ("attention", "Attribution vs attention", "Attribution vs attention", _attention_body(compared))
         )
     sections.append(("faithfulness", "Faithfulness", "Faithfulness", _faithfulness_body(flips, run_id, out)))
     sections.append(
@@ -153,7 +171,7 @@ def build_report(
 
     step("PCA")
     index = out / "index.html"
-    index.write_text(_page(info, flips, control_run, shown, sections))
+    index.write_text(_page(info, flips, control_run, shown, sections, compared))
     step("index.html")
     bar.close()
     return index
@@ -287,6 +305,111 @@ def _control_body(con, run_id: str, control_run: str, shown: list[str]) -> str:
         "relevance than the same amino acids get elsewhere (not defined for the residue-defined controls "
         "hydrophobic and positive, which count 0 here).</p>"
         + table.to_html(index=False, float_format="%.3g", na_rep="n/a")
+    )
+
+
+def _r(value) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{float(value):.3f}"
+
+
+def _difference(mean, low, high) -> str:
+    if pd.isna(mean):
+        return "n/a"
+    return f"{mean:.3f}" if pd.isna(low) else f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def _attention_body(compared: AttentionComparison) -> str:
+    """Per class × annotation: significant heads in each run, the Spearman ρ of mean r across heads and
+    the heads whose paired Δr interval excludes 0; then, per cell, every head side by side."""
+    measure = f" (measure <code>{_e(compared.measure)}</code>)" if compared.measure else ""
+    intro = (
+        f"<p class='note'>The attention baseline <code>{_e(compared.attention_run)}</code>{measure}: the "
+        "attention each token receives, per layer and head, of this run's proteins (<code>protxai analyze "
+        "--attention-run</code>), tested by the same statistics. Per class × annotation: heads significant in "
+        "each run (Wilcoxon of r &gt; 0, BH, each run's own <code>head_enrichment</code>) and in both; the "
+        "Spearman rank correlation across heads of the two runs' mean r (<code>scipy.stats.spearmanr</code>); "
+        "heads whose paired per-protein Δr = r(attribution) − r(attention) has a 95 % percentile bootstrap "
+        "interval above or below 0 (<code>compare_runs</code>: the <code>head_comparison</code> that "
+        f"<code>protxai stats --run {_e(compared.run_id)} --control-run {_e(compared.attention_run)}</code> "
+        "writes; computed here, not written). Mean r is over the n proteins paired in both runs (same "
+        "sequence, r defined in both; proteins left out of the run's stats as unconverged are not "
+        "paired).</p>"
+    )
+    rows = [
+        [
+            _e(c.annotation),
+            _e(c["class"]),
+            str(int(c.n)),
+            str(int(c.heads)),
+            str(int(c.significant)),
+            str(int(c.attention_significant)),
+            str(int(c.both)),
+            "n/a" if pd.isna(c.spearman_rho) else f"{c.spearman_rho:.2f} (p {_p(c.spearman_p)})",
+            str(int(c.above_zero)),
+            str(int(c.below_zero)),
+            _e(c.status),
+        ]
+        for _, c in compared.cells.iterrows()
+    ]
+    summary = _table(
+        [
+            "annotation",
+            "class",
+            "n",
+            "heads",
+            "significant: attribution",
+            "significant: attention",
+            "both",
+            "Spearman ρ of mean r",
+            "Δr above 0",
+            "Δr below 0",
+            "status",
+        ],
+        rows,
+        "attention",
+    )
+    details = []
+    for (cls, annotation), cell in compared.heads.groupby(["class", "annotation"], sort=False):
+        head_rows = [
+            [
+                f"L{int(h.layer)} H{int(h.head)}",
+                str(int(h.n)),
+                _r(h.mean_r),
+                _r(h.attention_mean_r),
+                _difference(h.mean_difference, h.ci_low, h.ci_high),
+                "✓" if h.significant else "–",
+                "✓" if h.attention_significant else "–",
+            ]
+            for h in cell.itertuples(index=False)
+        ]
+        details.append(
+            f"<details><summary>{_e(annotation)} · {_e(cls)}: every head, largest Δr first</summary>"
+            + _table(
+                [
+                    "head",
+                    "n",
+                    "mean r: attribution",
+                    "mean r: attention",
+                    "Δr [95 % CI]",
+                    "significant: attribution",
+                    "significant: attention",
+                ],
+                head_rows,
+            )
+            + "</details>"
+        )
+    return summary + intro + "".join(details)
+
+
+def attention_headline(compared: AttentionComparison | None) -> str:
+    """One line for the header: heads whose paired Δr (attribution − attention) interval excludes 0."""
+    if compared is None:
+        return "none"
+    shown = compared.cells[compared.cells["status"] == "shown"]
+    return (
+        f"{_e(compared.attention_run)}: {int(shown.above_zero.sum())} head(s) with Δr reliably above 0, "
+        f"{int(shown.below_zero.sum())} below, of {int(shown.heads.sum())} in cells with n ≥ {data.MIN_N} "
+        "(<a href='#attention'>per head</a>)"
     )
 
 
@@ -493,7 +616,13 @@ STYLE = (
 )
 
 
-def _meta_rows(info: data.RunInfo, flips, control_run: str | None, shown: list[str]) -> list[list[str]]:
+def _meta_rows(
+    info: data.RunInfo,
+    flips,
+    control_run: str | None,
+    shown: list[str],
+    compared: AttentionComparison | None = None,
+) -> list[list[str]]:
     if info.steps == "auto" and info.tolerance is not None:
         integration = f"steps=auto, head-error tolerance {info.tolerance:g}"
     else:
@@ -511,6 +640,7 @@ def _meta_rows(info: data.RunInfo, flips, control_run: str | None, shown: list[s
         )
     classes = ", ".join(f"{_e(c)} {k}" for c, k in info.classes)
     sha = f" · sha256 {_e(info.model_sha256[:12])}" if info.model_sha256 else ""
+    attention = [["attention run", attention_headline(compared), "", ""]] if compared is not None else []
     return [
         ["model", f"{_e(info.model)}{sha}", "release", f"{_e(info.release)} (target {_e(info.target)})"],
         [
@@ -526,11 +656,19 @@ def _meta_rows(info: data.RunInfo, flips, control_run: str | None, shown: list[s
             _e(control_run) if control_run else "none",
         ],
         ["annotations", _e(", ".join(shown)), "faithfulness", faithfulness_headline(flips)],
+        *attention,
     ]
 
 
-def _page(info: data.RunInfo, flips, control_run, shown, sections: list[tuple[str, str, str, str]]) -> str:
-    meta = _table([], _meta_rows(info, flips, control_run, shown), "meta").replace(
+def _page(
+    info: data.RunInfo,
+    flips,
+    control_run,
+    shown,
+    sections: list[tuple[str, str, str, str]],
+    compared: AttentionComparison | None = None,
+) -> str:
+    meta = _table([], _meta_rows(info, flips, control_run, shown, compared), "meta").replace(
         "<thead><tr></tr></thead>", ""
     )
     toc = "<nav>Contents: " + "".join(f"<a href='#{a}'>{t}</a>" for a, t, _, _ in sections) + "</nav>"
