@@ -4,8 +4,9 @@ The task (``protxai_ray/validate/planted.py``): windows of real TMbed proteins (
 residue) with six common residues written over a random position: the motif ``LAGVSE`` (positives) or an
 anagram of it that shares no adjacent pair with it (negatives). Both classes have identical composition,
 so only the order of the residues decides the label and the model has to move information between tokens.
-Every protein also carries a ``decoy`` annotation: a span of the same length at a random position that does
-not overlap the insert (negative control).
+Every protein also carries a ``decoy`` annotation: a span of the same length at a uniformly random start,
+independent of the insert and wrapping past the end, so every residue is covered with the same probability
+and the decoy's r has expectation 0 for any relevance track (negative control).
 
 A small mean-pooled BERT (``TaskConfig``: 2 layers x 4 heads, hidden 32) is trained on the task
 (``protxai_ray/training``). Ground truth: each head's output is mean-ablated (its context vector replaced by

@@ -22,7 +22,7 @@ What it does not require, and why (benchmarks/README.md "discovery"): that every
 head is significant, or that no head is significant for the decoy span. The benchmark shows that neither
 holds on this task even when nothing is broken: heads that matter can have signed conductance that cancels
 over the motif (r about 0), and heads of the last layer that read the motif put their conductance on the
-query positions, i.e. on the *other* residues (significant for the decoy, which lies outside the motif).
+query positions, i.e. on the *other* residues.
 """
 
 from __future__ import annotations

@@ -181,8 +181,8 @@ def ablation_drops(
     elif where in ("motif", "decoy"):
         tokens = torch.zeros_like(pos_mask, dtype=torch.bool)
         for i, p in enumerate(positives):
-            start = p.motif_start if where == "motif" else p.decoy_start
-            tokens[i, start : start + len(p.insert)] = True  # token index = residue position (1-based)
+            residues = torch.from_numpy(p.mask() if where == "motif" else p.decoy_mask())
+            tokens[i, 1 : 1 + len(p.sequence)] = residues  # token index = residue position (1-based)
     else:
         raise ValueError(f"where must be all, motif or decoy, not {where!r}")
     base = model(input_ids=pos_ids, attention_mask=pos_mask).logits[:, target].double().numpy()

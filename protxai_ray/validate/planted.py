@@ -8,8 +8,13 @@ residue counter cannot tell them apart: the model has to move information betwee
 The motif is built from frequent amino acids (L A G V S E, each 6-10 % of real residues), so the same
 residues occur everywhere in the background too.
 
-Every protein also carries a ``decoy`` feature: a span of the motif's length at a random position that does
-not overlap the inserted span (the negative control of the statistics: nothing there decides the label).
+Every protein also carries a ``decoy`` feature: a span of the motif's length at a uniformly random start
+1..L, independent of the insert, wrapping around the end of the sequence (then two feature rows). Every
+residue is then covered with the same probability 6 / L, so for any relevance track — wherever a head puts
+its relevance, on the motif, beside it, at the ends — the expected relevance inside the decoy equals the
+protein's mean and the decoy's r has expectation 0 exactly: a null by construction. (A decoy kept *outside*
+the insert is not one: a head that avoids the motif is "enriched" on it, measured significant in 10-100 %
+of draws; a decoy drawn like the insert shares the insert's preference for the middle of the window.)
 Windows that already contain the motif are skipped, and a protein contains the motif exactly when it is a
 positive.
 """
@@ -50,7 +55,7 @@ class PlantedProtein:
     label: int  # 1 = motif, 0 = an anagram of it
     motif_start: int  # 1-based UniProt position of the inserted six residues (motif or anagram)
     insert: str  # the inserted residues: MOTIF for positives, an anagram for negatives
-    decoy_start: int  # 1-based start of the decoy span (same length, not overlapping the insert)
+    decoy_start: int  # 1-based start of the decoy span (same length, any start, wraps past the end)
     background: str
 
     def span_mask(self, start: int) -> np.ndarray:
@@ -63,7 +68,17 @@ class PlantedProtein:
         return self.span_mask(self.motif_start) if self.label else np.zeros(len(self.sequence), dtype=bool)
 
     def decoy_mask(self) -> np.ndarray:
-        return self.span_mask(self.decoy_start)
+        """``bool[L]``: the decoy's residues, ``decoy_start`` onwards, wrapping past the last residue."""
+        out = np.zeros(len(self.sequence), dtype=bool)
+        out[(self.decoy_start - 1 + np.arange(len(self.insert))) % len(self.sequence)] = True
+        return out
+
+    def decoy_spans(self) -> list[tuple[int, int]]:
+        """The decoy as 1-based inclusive (begin, end) spans: one, or two when it wraps."""
+        end = self.decoy_start + len(self.insert) - 1
+        if end <= len(self.sequence):
+            return [(self.decoy_start, end)]
+        return [(self.decoy_start, len(self.sequence)), (1, end - len(self.sequence))]
 
 
 def planted_proteins(
@@ -110,11 +125,7 @@ def planted_proteins(
             sequence = window[: start - 1] + insert + window[start - 1 + width :]
             if MOTIF in window or sequence.count(MOTIF) != label:
                 continue
-            # decoy: a random start whose span does not overlap [start, start + width)
-            free = [s for s in range(1, length - width + 2) if s + width <= start or s >= start + width]
-            if not free:
-                continue  # too short for a decoy beside the insert
-            decoy = int(free[int(rng.integers(len(free)))])
+            decoy = int(rng.integers(1, length + 1))  # any start, independent of the insert (wraps)
             accession = f"{prefix}{len(out):05d}"
             out.append(PlantedProtein(accession, sequence, label, start, insert, decoy, source.accession))
         if not reuse or len(out) == before:
@@ -152,7 +163,7 @@ def as_entries(proteins: list[PlantedProtein]) -> list[ProteinEntry]:
         kind = MOTIF_FEATURE if p.label else ANAGRAM_FEATURE
         features = [
             Feature(kind, p.motif_start, p.motif_start + width - 1, f"planted {p.insert}"),
-            Feature(DECOY_FEATURE, p.decoy_start, p.decoy_start + width - 1, "decoy: random span"),
+            *(Feature(DECOY_FEATURE, begin, end, "decoy: random span") for begin, end in p.decoy_spans()),
         ]
         entries.append(
             ProteinEntry(

@@ -15,7 +15,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT
 from tests.services.ray_head import RayHead, venv_env
+from tests.services.seaweed import server_ports
 
 README = PROJECT_ROOT / "infra" / "README.md"
 AWS_KEYS = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
@@ -56,27 +56,10 @@ def readme_commands() -> list[str]:
     return commands
 
 
-def _port_pair_free(port: int) -> bool:
-    """port and port + 10000 (SeaweedFS's gRPC port) both bindable on loopback."""
-    for p in (port, port + 10000):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", p))
-            except OSError:
-                return False
-    return True
-
-
 def _seaweed_ports() -> dict[str, int]:
-    import random
-
-    rng = random.Random(os.getpid())
-    ports: dict[str, int] = {}
-    while len(ports) < len(SEAWEED_PORTS):
-        port = rng.randrange(20000, 55000)
-        if port not in ports.values() and _port_pair_free(port):
-            ports[list(SEAWEED_PORTS)[len(ports)]] = port
-    return ports
+    """The README's SeaweedFS services on free port pairs (base and gRPC base + 10000) below the
+    ephemeral range, like the test SeaweedFS server's."""
+    return server_ports(tuple(SEAWEED_PORTS))
 
 
 def substitute(command: str, ports: dict[str, int], paths: dict[str, str]) -> str:

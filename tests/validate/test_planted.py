@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
+
 from protxai_ray.training.data import read_tmbed_fold
 from protxai_ray.validate.planted import (
     BACKGROUND_FOLD,
     MOTIF,
+    PlantedProtein,
     anagrams,
     as_entries,
     planted_proteins,
@@ -39,7 +42,8 @@ def test_only_order_decides_the_label():
     fold = {
         p.accession: p.sequence for p in read_tmbed_fold(TMBED_DATA / "cv" / "cv_00_a.fasta", BACKGROUND_FOLD)
     }
-    for p in planted_proteins(TMBED_DATA, 60, seed=0):
+    proteins = planted_proteins(TMBED_DATA, 60, seed=0)
+    for p in proteins:
         begin = p.motif_start - 1
         inserted = p.sequence[begin : begin + len(MOTIF)]
         assert inserted == p.insert and Counter(inserted) == Counter(MOTIF)
@@ -48,7 +52,19 @@ def test_only_order_decides_the_label():
         assert p.sequence[begin + len(MOTIF) :] in fold[p.background]
         mask, decoy = p.mask(), p.decoy_mask()
         assert mask.sum() == (len(MOTIF) if p.label else 0) and decoy.sum() == len(MOTIF)
-        assert not (p.span_mask(p.motif_start) & decoy).any()  # the decoy never overlaps the insert
+        assert 1 <= p.decoy_start <= len(p.sequence)
+    # drawn independently of the insert: it sometimes overlaps it, and sometimes wraps past the end
+    overlaps = [bool((p.span_mask(p.motif_start) & p.decoy_mask()).any()) for p in proteins]
+    assert 0 < sum(overlaps) < len(proteins)
+    assert any(len(p.decoy_spans()) == 2 for p in proteins)
+
+
+def test_decoy_wraps_and_covers_every_residue_equally() -> None:
+    p = PlantedProtein("X", "ACDEFGHIKLMN", 1, 2, "CDEFGH", 10, "B")
+    assert p.decoy_spans() == [(10, 12), (1, 3)]
+    assert np.flatnonzero(p.decoy_mask()).tolist() == [0, 1, 2, 9, 10, 11]
+    coverage = sum(PlantedProtein("X", p.sequence, 1, 2, "CDEFGH", s, "B").decoy_mask() for s in range(1, 13))
+    assert (coverage == 6).all()  # over the uniform start every residue is covered 6 times of 12
 
 
 def test_split_keeps_backgrounds_apart():
@@ -62,9 +78,7 @@ def test_entries_carry_motif_anagram_and_decoy_features():
     proteins = planted_proteins(TMBED_DATA, 10, seed=0)
     for p, entry in zip(proteins, as_entries(proteins), strict=True):
         assert entry.sequence == p.sequence and len(entry.crc64) == 16
-        kinds = {f.feature_type: (f.start, f.end) for f in entry.features}
         inserted = "motif" if p.label else "anagram"
-        assert kinds == {
-            inserted: (p.motif_start, p.motif_start + 5),
-            "decoy": (p.decoy_start, p.decoy_start + 5),
-        }
+        spans = sorted((f.feature_type, f.start, f.end) for f in entry.features)
+        decoy = [("decoy", begin, end) for begin, end in p.decoy_spans()]
+        assert spans == sorted([(inserted, p.motif_start, p.motif_start + 5), *decoy])
