@@ -71,6 +71,7 @@ from protxai_ray.validate.planted import MOTIF, anagrams  # noqa: E402
 
 SHARED_TMBED = ROOT.parent / "shared" / "data" / "tmbed"
 SIZES = (5, 10, 20, 40, 80, 160)
+DIAGNOSTIC_TESTS = ("residues_only", "fresh_decoy")
 
 
 def _loadavg() -> str:
@@ -80,11 +81,104 @@ def _loadavg() -> str:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def evaluate(con, run_id: str, truths: dict[str, list], sizes, draws: int, seed: int, log=print) -> dict:
+# ----------------------------------------------------------------------------------- decoy diagnostics
+
+
+def _pearson(x: np.ndarray, mask: np.ndarray) -> float | None:
+    return float(np.corrcoef(x, mask)[0, 1]) if x.std() > 0 else None
+
+
+def decoy_diagnostics(con, run_id: str, proteins) -> dict:
+    """Per protein x head, from the stored tracks: the contract's r (all L + 2 tokens, [CLS]/[SEP] outside
+    every mask) with the decoy and its *exact* expectation over the decoy's placement (the mean of r over
+    all L circular starts), and r over the residues only (positions 1..L) with the decoy and the motif.
+    Returns ``{"residue_r": {(accession, layer, head, annotation): r}, "by_placement": {(accession,
+    layer, head): [contract r of the decoy at start 1..L]}, "expected": {(layer, head): mean expected decoy
+    r}, "observed": {(layer, head): mean decoy r}}``."""
+    by_accession = {p.accession: p for p in proteins}
+    tracks: dict[tuple[str, int, int], list[float]] = {}
+    for accession, layer, head, _position, relevance in con.execute(
+        "SELECT accession, layer, head, position, relevance FROM heads WHERE run_id = ? "
+        "ORDER BY accession, layer, head, position",
+        [run_id],
+    ).fetchall():
+        tracks.setdefault((accession, layer, head), []).append(relevance)
+    residue_r: dict = {}
+    by_placement: dict = {}
+    expected: dict = {}
+    observed: dict = {}
+    for (accession, layer, head), values in tracks.items():
+        protein = by_accession[accession]
+        x = np.asarray(values, dtype=np.float64)
+        length = len(protein.sequence)
+        decoy = protein.decoy_mask()
+        placements = [replace(protein, decoy_start=start).decoy_mask() for start in range(1, length + 1)]
+        full = [_pearson(x, np.concatenate([[False], m, [False]])) for m in placements]
+        by_placement[(accession, layer, head)] = full
+        if full[0] is not None:
+            expected.setdefault((layer, head), []).append(float(np.mean(full)))
+            observed.setdefault((layer, head), []).append(
+                _pearson(x, np.concatenate([[False], decoy, [False]]))
+            )
+        residues = x[1 : length + 1]
+        residue_r[(accession, layer, head, DECOY_FEATURE)] = _pearson(residues, decoy)
+        residue_r[(accession, layer, head, MOTIF_FEATURE)] = _pearson(residues, protein.mask())
+    return {
+        "residue_r": residue_r,
+        "by_placement": by_placement,
+        "expected": {k: float(np.mean(v)) for k, v in expected.items()},
+        "observed": {k: float(np.mean(v)) for k, v in observed.items()},
+    }
+
+
+def _wilcoxon_bh_calls(cells: dict[tuple[int, int], list[float]]) -> set[tuple[int, int]]:
+    """Heads significant: one-sided Wilcoxon of r > 0 per head, BH over the heads, p_adj < 0.05."""
+    from scipy.stats import false_discovery_control, wilcoxon
+
+    heads = sorted(cells)
+    p = np.array([wilcoxon(cells[h], alternative="greater").pvalue for h in heads])
+    adjusted = false_discovery_control(p, method="bh")
+    return {h for h, q in zip(heads, adjusted, strict=True) if q < 0.05}
+
+
+def residue_only_calls(residue_r: dict, keep: set[str], annotation: str) -> set[tuple[int, int]]:
+    """Heads significant for ``annotation`` by the Wilcoxon of residue-only r (BH over heads)."""
+    cells: dict[tuple[int, int], list[float]] = {}
+    for (accession, layer, head, name), r in residue_r.items():
+        if name == annotation and accession in keep and r is not None:
+            cells.setdefault((layer, head), []).append(r)
+    return _wilcoxon_bh_calls(cells)
+
+
+def fresh_decoy_calls(by_placement: dict, keep: set[str], rng: np.random.Generator) -> set[tuple[int, int]]:
+    """Heads significant for a decoy placed anew (uniform circular start) in every protein of this draw,
+    scored with the contract's r (all L + 2 tokens), Wilcoxon and BH over heads: draws independent of the
+    one placement stored per protein."""
+    starts = {a: None for a in sorted(keep)}
+    cells: dict[tuple[int, int], list[float]] = {}
+    for (accession, layer, head), values in sorted(by_placement.items()):
+        if accession not in starts:
+            continue
+        if starts[accession] is None:
+            starts[accession] = int(rng.integers(len(values)))  # one placement per protein, all heads
+        r = values[starts[accession]]
+        if r is not None:
+            cells.setdefault((layer, head), []).append(r)
+    return _wilcoxon_bh_calls(cells)
+
+
+def evaluate(
+    con, run_id: str, truths: dict[str, list], sizes, draws: int, seed: int, diagnostics: dict, log=print
+) -> dict:
     """Per size n and test: power against each ground truth, non-truth motif heads, decoy false discoveries
-    over ``draws`` random subsets of n attributed proteins (the whole set: one draw)."""
+    over ``draws`` random subsets of n attributed proteins (the whole set: one draw). Besides the store's
+    tests (``TESTS``), two diagnostics (not statistics of the product): ``residues_only``, the Wilcoxon of r
+    computed over the residues only (the contract's r counts [CLS]/[SEP] as outside every annotation), and
+    ``fresh_decoy``: the store's Wilcoxon of r, but the decoy placed anew in every protein of every draw
+    (motif calls as ``wilcoxon_r``)."""
     accessions = run_accessions(con, run_id)
     rng = np.random.default_rng(seed)
+    placement_rng = np.random.default_rng([seed, 1])  # fresh decoy placements, apart from the subsets
     out: dict = {}
     for n in sizes:
         n = min(n, len(accessions))
@@ -92,7 +186,7 @@ def evaluate(con, run_id: str, truths: dict[str, list], sizes, draws: int, seed:
         keys = ["significant", "decoy_any", "decoy_cells"]
         for name in truths:
             keys += [f"power_{name}", f"all_found_{name}", f"not_truth_{name}"]
-        per_test = {t: {k: [] for k in keys} for t in TESTS}
+        per_test = {t: {k: [] for k in keys} for t in (*TESTS, *DIAGNOSTIC_TESTS)}
         heads_tested = 0
         for _ in range(count):
             keep = set(rng.choice(accessions, size=n, replace=False).tolist())
@@ -103,7 +197,11 @@ def evaluate(con, run_id: str, truths: dict[str, list], sizes, draws: int, seed:
                 if r["annotation"] == DECOY_FEATURE and r["class"] == MOTIF_FEATURE and r["testable"]
             )
             motif, decoy = head_calls(tables, MOTIF_FEATURE), head_calls(tables, DECOY_FEATURE)
-            for test in TESTS:
+            motif["residues_only"] = residue_only_calls(diagnostics["residue_r"], keep, MOTIF_FEATURE)
+            decoy["residues_only"] = residue_only_calls(diagnostics["residue_r"], keep, DECOY_FEATURE)
+            motif["fresh_decoy"] = motif["wilcoxon_r"]
+            decoy["fresh_decoy"] = fresh_decoy_calls(diagnostics["by_placement"], keep, placement_rng)
+            for test in per_test:
                 row = per_test[test]
                 row["significant"].append(len(motif[test]))
                 row["decoy_any"].append(bool(decoy[test]))
@@ -123,7 +221,7 @@ def evaluate(con, run_id: str, truths: dict[str, list], sizes, draws: int, seed:
             + "; ".join(
                 f"{t} power {out[str(n)][t]['power_' + first]:.2f} sig {out[str(n)][t]['significant']:.2f} "
                 f"decoy-any {out[str(n)][t]['decoy_any']:.2f}"
-                for t in TESTS
+                for t in per_test
             ),
             flush=True,
         )
@@ -203,7 +301,8 @@ def main() -> None:
             "SELECT avg(n_steps), max(head_error) FROM predictions WHERE run_id = ?", [run_id]
         ).fetchone()
         sizes = [n for n in SIZES if n < len(positives)] + [len(positives)]
-        curves = evaluate(con, run_id, truths, sizes, args.draws, args.seed)
+        diagnostics = decoy_diagnostics(con, run_id, positives)
+        curves = evaluate(con, run_id, truths, sizes, args.draws, args.seed, diagnostics)
         seconds["stats"] = time.monotonic() - started
         sums = {
             (layer, head): value
@@ -239,6 +338,8 @@ def main() -> None:
                     "motif_p_adj": m.get("p_adj"), "motif_aa_p_adj": m.get("aa_p_adj"),
                     "motif_t_p_adj": m.get("t_p_adj"), "decoy_p_adj": d.get("p_adj"),
                     "decoy_aa_p_adj": d.get("aa_p_adj"), "decoy_t_p_adj": d.get("t_p_adj"),
+                    "decoy_r_expected_by_placement": diagnostics["expected"].get((layer, head)),
+                    "decoy_r_mean_recomputed": diagnostics["observed"].get((layer, head)),
                 }
             )  # fmt: skip
     print(
@@ -246,14 +347,14 @@ def main() -> None:
     )
     print("|---:|---|---:|---:|---:|---:|")
     for n, row in curves.items():
-        for test in TESTS:
+        for test in (*TESTS, *DIAGNOSTIC_TESTS):
             s = row[test]
             print(
                 f"| {n} | {test} | {s['power_ablation']:.2f} | {s['power_at_motif']:.2f} | "
                 f"{s['significant']:.2f} | {s['decoy_any']:.2f} |"
             )
     targets = {}
-    for test in TESTS:
+    for test in (*TESTS, *DIAGNOSTIC_TESTS):
         targets[test] = {"max_decoy_any_significant": max(row[test]["decoy_any"] for row in curves.values())}
         targets[test]["decoy_fdr_at_most_5pct"] = targets[test]["max_decoy_any_significant"] <= 0.05
         for name in truths:
