@@ -29,6 +29,11 @@ PRECISIONS = ("fp32", "tf32", "bf16")
 DEFAULT_TOLERANCE = 0.01
 DEFAULT_MAX_NODES = 2048
 SEED_STEPS = 500  # the reference code's step count
+# The revision of ``steps="auto"``'s refinement rule and error estimate (``adaptive.py``): the same settings
+# give other numbers when it changes, so it is part of ``as_dict`` (run fingerprint, run ids of the demo,
+# re-run cache key) and a run attributed by an older revision is not resumed or reused as if it were this one.
+# 1: equidistribution refinement; 2: greedy refinement + TOTAL_SAFETY (2026-11-30).
+ADAPTIVE_SCHEME = 2
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,8 @@ class AttributionSettings:
         if not self.adaptive:  # tolerance and node budget do not affect fixed-step numbers
             data.pop("tolerance")
             data.pop("max_nodes")
+        else:
+            data["scheme"] = ADAPTIVE_SCHEME
         return data
 
     @classmethod

@@ -10,6 +10,7 @@ import pytest
 
 from protxai_ray.attribution import attribute_batch
 from protxai_ray.attribution.settings import (
+    ADAPTIVE_SCHEME,
     DEFAULT_MAX_NODES,
     DEFAULT_TOLERANCE,
     DERIVATIVES,
@@ -146,6 +147,7 @@ def test_fixed_steps_as_dict_drops_tolerance_and_node_budget():
     assert data == AttributionSettings(steps=64).as_dict()
     auto = AttributionSettings(tolerance=0.003, max_nodes=100).as_dict()
     assert auto["steps"] == "auto" and auto["tolerance"] == 0.003 and auto["max_nodes"] == 100
+    assert auto["scheme"] == ADAPTIVE_SCHEME and "scheme" not in data  # auto's numbers depend on its revision
 
 
 def test_from_dict_ignores_unknown_keys_and_validates():

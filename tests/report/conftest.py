@@ -3,6 +3,9 @@ tracks residue identity (composition), against a control run without the planted
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from protxai_ray.stats import compute_stats
@@ -34,3 +37,26 @@ def report(runs, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("report_out")
     return build_report(connect(runs), "run-model", out, store=runs, control_run="run-control")
+
+
+HEAVY_MODULES = (
+    "torch.",
+    "transformers",
+    "protxai_ray.models",
+    "protxai_ray.attribution",
+    "protxai_ray.analyses",
+)
+
+
+def assert_report_loads_no_torch(args: list[str]) -> None:
+    """Run ``protxai report ARGS`` in a fresh interpreter and assert that it exits 0 without importing
+    torch, transformers, the models, the engine or the analyses (the report only draws)."""
+    code = (
+        "import sys\n"
+        "from protxai_ray.cli import main\n"
+        f"assert main(['report', *{args!r}]) == 0\n"
+        f"loaded = [m for m in sys.modules if m == 'torch' or m.startswith({HEAVY_MODULES!r})]\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -8,8 +8,6 @@ from __future__ import annotations
 import html
 import re
 import shlex
-import subprocess
-import sys
 import warnings
 import zlib
 
@@ -24,7 +22,7 @@ from protxai_ray.report import build_report
 from protxai_ray.report.attention import ATTENTION_METHOD, attention_comparison, spearman
 from protxai_ray.stats import compute_stats
 from protxai_ray.store.duck import connect
-from tests.report.conftest import ANNOTATIONS
+from tests.report.conftest import ANNOTATIONS, assert_report_loads_no_torch
 from tests.stats.synthetic import write_synthetic_run
 
 SOURCE, ATTENTION, OTHER = "run-src", "run-attn", "run-other"
@@ -303,15 +301,8 @@ def test_cli_report_attention_run(store, tmp_path, capsys):
 
 
 def test_report_with_attention_never_imports_torch(store, tmp_path):
-    code = (
-        "import sys\n"
-        "from protxai_ray.cli import main\n"
-        f"assert main(['report', '--store', {str(store.base)!r}, '--run', {SOURCE!r}, '--attention-run', "
-        f"{ATTENTION!r}, '--out', {str(tmp_path)!r}, '--no-progress']) == 0\n"
-        "loaded = [m for m in sys.modules if m == 'torch' or m.startswith(('torch.', 'transformers', "
-        "'protxai_ray.models', 'protxai_ray.attribution', 'protxai_ray.analyses'))]\n"
-        "assert not loaded, loaded\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert_report_loads_no_torch(
+        ["--store", str(store.base), "--run", SOURCE, "--attention-run", ATTENTION, "--out", str(tmp_path),
+         "--no-progress"]
+    )  # fmt: skip
     assert "id='attention'" in (tmp_path / "index.html").read_text()

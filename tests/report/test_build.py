@@ -17,7 +17,7 @@ from protxai_ray.report.analyses import significant_heads
 from protxai_ray.report.build import control_comparison
 from protxai_ray.report.data import MIN_N, findings, report_annotations
 from protxai_ray.store.duck import connect
-from tests.report.conftest import ANNOTATIONS
+from tests.report.conftest import ANNOTATIONS, assert_report_loads_no_torch
 from tests.stats.synthetic import COMPOSITION_HEAD, COMPOSITION_LAYER, PLANTED_HEAD, PLANTED_LAYER
 
 
@@ -198,17 +198,7 @@ def test_faithfulness_section_is_drawn_from_the_analyze_tables(runs, tmp_path):
 
 
 def test_report_never_imports_torch_or_the_models(runs, tmp_path):
-    code = (
-        "import sys\n"
-        "import protxai_ray.report\n"
-        "from protxai_ray.cli import main\n"
-        f"assert main(['report', '--store', {str(runs.base)!r}, '--run', 'run-model', '--out', {str(tmp_path)!r}]) == 0\n"
-        "loaded = [m for m in sys.modules if m == 'torch' or m.startswith(('torch.', 'transformers', "
-        "'protxai_ray.models', 'protxai_ray.attribution', 'protxai_ray.analyses'))]\n"
-        "assert not loaded, loaded\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert_report_loads_no_torch(["--store", str(runs.base), "--run", "run-model", "--out", str(tmp_path)])
     assert (tmp_path / "index.html").is_file()
 
 
@@ -234,6 +224,8 @@ def test_control_section_shows_paired_effect_sizes(runs, tmp_path):
     first = effects.groupby("class").head(1)
     assert set(zip(first["layer"], first["head"], strict=True)) == {(PLANTED_LAYER, PLANTED_HEAD)}
     assert (first.ci_low > 0).all()
-    page = build_report(con, "run-model", tmp_path / "out", store=store, control_run="run-control").read_text()
+    page = build_report(
+        con, "run-model", tmp_path / "out", store=store, control_run="run-control"
+    ).read_text()
     section = page[page.index("id='control'") :]
     assert "mean_difference" in section and "Paired effect sizes not computed" not in page
