@@ -25,10 +25,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from accuracy import _fold_entries, demo_proteins, write_results  # noqa: E402
-
+from benchmarks.accuracy import _fold_entries, demo_proteins, write_results  # noqa: E402
 from protxai_ray.attribution import attribute_batch  # noqa: E402
 from protxai_ray.attribution.adaptive import SegmentRule, evaluate_segments  # noqa: E402
 from protxai_ray.attribution.dense import dense_reference, layer_errors  # noqa: E402
